@@ -1,0 +1,146 @@
+"""The database schema as ordered, idempotent migrations, with DDL derived from the contract.
+
+Each migration runs once, in its own transaction, and is recorded in
+`schema_migrations`; an advisory lock serialises concurrent runs (several pods or
+processes may start at once). Apply them with `python -m core.migrate`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from psycopg2 import sql
+
+from core.contract import FIELDS, TABLES, TYPE_TEAMS, TicketType
+
+__all__ = ["MIGRATIONS", "Migration", "apply_migrations"]
+
+logger = logging.getLogger(__name__)
+
+# Any constant; all that matters is that every migrate run takes the same lock.
+_ADVISORY_LOCK_ID = 4_242_001
+
+
+def _in_list(column: str, values: list[str]) -> sql.Composable:
+    return sql.SQL("CHECK ({} IN ({}))").format(
+        sql.Identifier(column), sql.SQL(", ").join(sql.Literal(v) for v in values)
+    )
+
+
+def _ticket_columns() -> list[sql.Composable]:
+    """One column per contract field, NOT NULL, with a CHECK for every enum."""
+    columns = []
+    for field in FIELDS:
+        column = sql.SQL("{} {} NOT NULL").format(
+            sql.Identifier(field.name), sql.SQL(field.sql_type)
+        )
+        if field.allowed:
+            column = sql.SQL("{} {}").format(column, _in_list(field.name, list(field.allowed)))
+        columns.append(column)
+    return columns
+
+
+def _create_tickets() -> sql.Composable:
+    columns = [
+        *_ticket_columns(),
+        sql.SQL("team text NOT NULL {}").format(_in_list("team", list(TYPE_TEAMS.values()))),
+        # Lineage: where the record came from, and when each stage saw it.
+        sql.SQL("kafka_topic text NOT NULL"),
+        sql.SQL("kafka_partition integer NOT NULL"),
+        sql.SQL("kafka_offset bigint NOT NULL"),
+        sql.SQL("kafka_timestamp timestamptz"),
+        sql.SQL("enriched_at timestamptz NOT NULL"),
+        sql.SQL("stored_at timestamptz NOT NULL DEFAULT clock_timestamp()"),
+    ]
+    return sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY (ticket_id));"
+        "CREATE INDEX IF NOT EXISTS {} ON {} (created_at);"
+    ).format(
+        sql.Identifier(TABLES.tickets),
+        sql.SQL(", ").join(columns),
+        sql.Identifier(f"{TABLES.tickets}_created_at_idx"),
+        sql.Identifier(TABLES.tickets),
+    )
+
+
+def _create_rejected() -> sql.Composable:
+    return sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} ("
+        " kafka_topic text NOT NULL,"
+        " kafka_partition integer NOT NULL,"
+        " kafka_offset bigint NOT NULL,"
+        " kafka_timestamp timestamptz,"
+        " reason text NOT NULL,"
+        " raw_key bytea,"
+        " raw_value bytea,"
+        " rejected_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+        " PRIMARY KEY (kafka_topic, kafka_partition, kafka_offset))"
+    ).format(sql.Identifier(TABLES.rejected))
+
+
+def _create_aggregation() -> sql.Composable:
+    types = [t.value for t in TicketType]
+    return sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {agg} ("
+        " type text PRIMARY KEY {check},"
+        " ticket_count bigint NOT NULL CHECK (ticket_count >= 0),"
+        " updated_at timestamptz NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS {seen} ("
+        " ticket_id uuid PRIMARY KEY,"
+        " type text NOT NULL {check},"
+        " counted_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+    ).format(
+        agg=sql.Identifier(TABLES.aggregation),
+        seen=sql.Identifier(TABLES.aggregation_seen),
+        check=_in_list("type", types),
+    )
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change, applied once."""
+
+    version: int
+    name: str
+    statement: Callable[[], sql.Composable]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create tickets", _create_tickets),
+    Migration(2, "create tickets_rejected", _create_rejected),
+    Migration(3, "create tickets_aggregation", _create_aggregation),
+)
+
+
+def apply_migrations(conn) -> list[Migration]:
+    """Apply the migrations not applied yet; return them. Safe to run concurrently."""
+    applied_now = []
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_ID,))
+        try:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            conn.commit()
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in cur.fetchall()}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                cur.execute(migration.statement())
+                cur.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (migration.version, migration.name),
+                )
+                conn.commit()
+                logger.info("applied migration %d: %s", migration.version, migration.name)
+                applied_now.append(migration)
+        finally:
+            conn.rollback()
+            cur.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK_ID,))
+            conn.commit()
+    return applied_now

@@ -1,0 +1,65 @@
+"""PostgreSQL connections for every part of the pipeline (psycopg2, libpq settings)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+import psycopg2.extensions
+
+from core.settings import mask_url
+
+__all__ = ["DatabaseUnavailable", "connect", "connection", "wait_for_database"]
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL refused the connection or could not be reached."""
+
+
+def connect(
+    database_url: str, *, application_name: str, connect_timeout_seconds: int = 10
+) -> psycopg2.extensions.connection:
+    """Open a connection; the password comes from the URL, PGPASSWORD or ~/.pgpass (libpq)."""
+    try:
+        return psycopg2.connect(
+            database_url,
+            application_name=application_name,
+            connect_timeout=connect_timeout_seconds,
+        )
+    except psycopg2.OperationalError as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at DATABASE_URL={mask_url(database_url)}: {detail}"
+        ) from e
+
+
+@contextmanager
+def connection(database_url: str, *, application_name: str) -> Iterator:
+    """A connection that is closed on exit; commit is left to the caller."""
+    conn = connect(database_url, application_name=application_name)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def wait_for_database(database_url: str, *, application_name: str, timeout_seconds: float) -> None:
+    """Retry connecting until PostgreSQL answers; raise the last error after the timeout.
+
+    A wrong password fails at once: retrying cannot fix it.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            connect(database_url, application_name=application_name).close()
+            return
+        except DatabaseUnavailable as e:
+            if "password authentication failed" in str(e) or time.monotonic() > deadline:
+                raise
+            logger.info("waiting for PostgreSQL: %s", e)
+            time.sleep(1)

@@ -1,0 +1,166 @@
+"""Typed settings, each read from a CLI flag, else an environment variable, else a default.
+
+A settings class is a frozen dataclass whose fields are declared with `setting()`.
+`load(cls, argv)` builds the argparse parser from the fields, so the flag, the env
+var, the default and the help text live in one place; README's settings table is
+checked against these classes by tests/core/test_settings.py.
+
+A wrong value fails at start with a `SettingError` that names the flag and the env var.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from core.contract import TOPIC
+
+__all__ = [
+    "REPO_ROOT",
+    "DatabaseSettings",
+    "KafkaSettings",
+    "SettingError",
+    "load",
+    "mask_url",
+    "setting",
+    "setting_fields",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Everything the embedded stack writes lives below this gitignored folder.
+LOCAL_DIR = REPO_ROOT / ".local"
+
+Check = Callable[[typing.Any], str | None]
+T = typing.TypeVar("T")
+
+
+class SettingError(ValueError):
+    """A setting has a value the program cannot run with."""
+
+
+def setting(
+    env: str, flag: str, default: typing.Any, help: str, check: Check | None = None
+) -> typing.Any:
+    """Declare a dataclass field as a setting with its env var, flag, default and help."""
+    meta = {"env": env, "flag": flag, "help": help, "check": check}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def at_least(minimum: float) -> Check:
+    """A check that the value is >= minimum."""
+    return lambda value: None if value >= minimum else f"must be >= {minimum:g}"
+
+
+def one_of(*choices: str) -> Check:
+    """A check that the value is one of the choices."""
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def _non_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _postgres_url(value: str) -> str | None:
+    if urlsplit(value).scheme not in ("postgresql", "postgres"):
+        return "must be a postgresql:// URL"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaSettings:
+    """Where the tickets topic lives."""
+
+    bootstrap_servers: str = setting(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "--bootstrap-servers",
+        "127.0.0.1:9092",
+        "Kafka bootstrap servers (host:port, comma-separated)",
+        _non_empty,
+    )
+    topic: str = setting("TICKETS_TOPIC", "--topic", TOPIC, "Topic of the tickets", _non_empty)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """Where the tables live. The password comes from PGPASSWORD (or ~/.pgpass), not a flag."""
+
+    database_url: str = setting(
+        "DATABASE_URL",
+        "--database-url",
+        "postgresql://tickets@127.0.0.1:5432/tickets",
+        "PostgreSQL connection URL; the password is read from PGPASSWORD",
+        _postgres_url,
+    )
+
+
+def setting_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields of a settings class that are settings (declared with `setting()`)."""
+    return [f for f in dataclasses.fields(cls) if "env" in f.metadata]
+
+
+def load(
+    cls: type[T],
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    prog: str | None = None,
+    description: str | None = None,
+) -> T:
+    """Build `cls` from flags, then env vars, then defaults; raise SettingError on a bad value.
+
+    An unknown flag or a malformed number exits with argparse's usage message (status 2).
+    """
+    environ = os.environ if environ is None else environ
+    argv = sys.argv[1:] if argv is None else argv
+    hints = typing.get_type_hints(cls)
+    parser = argparse.ArgumentParser(prog=prog, description=description or cls.__doc__)
+    for f in setting_fields(cls):
+        parser.add_argument(
+            f.metadata["flag"],
+            dest=f.name,
+            default=None,
+            help=f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default!r})",
+        )
+    given = vars(parser.parse_args(list(argv)))
+    values = {}
+    for f in setting_fields(cls):
+        raw = given[f.name]
+        source = f.metadata["flag"]
+        if raw is None and f.metadata["env"] in environ:
+            raw, source = environ[f.metadata["env"]], f.metadata["env"]
+        name = f"{f.metadata['flag']} / {f.metadata['env']}"
+        value = f.default if raw is None else _convert(raw, hints[f.name], name, source)
+        check = f.metadata["check"]
+        problem = check(value) if check else None
+        if problem:
+            raise SettingError(f"invalid setting {name}: {problem} (got {value!r})")
+        values[f.name] = value
+    return cls(**values)
+
+
+def _convert(raw: str, kind: type, name: str, source: str) -> typing.Any:
+    try:
+        if kind is bool:
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        return kind(raw)
+    except ValueError:
+        raise SettingError(
+            f"invalid setting {name}: expected {kind.__name__}, got {raw!r} from {source}"
+        ) from None
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***, safe to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

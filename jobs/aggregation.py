@@ -1,0 +1,68 @@
+"""Aggregation job: the number of tickets per type, updated every micro-batch.
+
+Usage (local):  python -m jobs.aggregation [--bootstrap-servers HOST:PORT] ...
+Usage (Spark):  spark-submit jobs/aggregation.py
+
+Each micro-batch validates records exactly as the enrichment job does, then, in one
+transaction, records the new ticket ids and adds them to `tickets_aggregation`.
+A ticket id already counted adds nothing, so replays and resent tickets count once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from core.settings import SettingError, load
+from jobs.postgres_sink import BatchTransaction, count_new_tickets
+from jobs.settings import AggregationSettings
+from jobs.streaming import JobSpec, configure_logging, run_job
+from jobs.validation import classify
+
+__all__ = ["countable", "main"]
+
+logger = logging.getLogger("jobs.aggregation")
+
+
+def countable(kafka_df: DataFrame) -> DataFrame:
+    """The valid tickets of a batch, reduced to what counting needs."""
+    return (
+        classify(kafka_df)
+        .where(F.col("reason").isNull())
+        .select("ticket_id", "type", "kafka_partition", "kafka_offset")
+    )
+
+
+def batch_writer(settings: AggregationSettings):
+    """The foreachBatch function: count new tickets per type in one transaction."""
+    transaction = BatchTransaction(settings.database_url, "aggregation", settings.db_retry_seconds)
+
+    def write(kafka_df: DataFrame, batch_id: int) -> None:
+        tickets = countable(kafka_df).toArrow()
+        if tickets.num_rows == 0:
+            return
+        added = transaction.run(lambda cur: count_new_tickets(cur, tickets))
+        summary = ", ".join(f"{t} +{n}" for t, n in sorted(added.items())) or "nothing new"
+        print(f"[aggregation] batch {batch_id}: {tickets.num_rows} valid tickets, {summary}", flush=True)
+
+    return write
+
+
+SPEC = JobSpec("aggregation", 4041, batch_writer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    try:
+        settings = load(AggregationSettings, argv, prog="aggregation")
+        return run_job(SPEC, settings)
+    except SettingError as e:
+        logger.error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

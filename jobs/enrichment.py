@@ -1,0 +1,112 @@
+"""Enrichment job: validate each ticket, route it to its team, store it in PostgreSQL.
+
+Usage (local):  python -m jobs.enrichment [--bootstrap-servers HOST:PORT] ...
+Usage (Spark):  spark-submit jobs/enrichment.py   (the image bakes the Kafka connector)
+
+Every micro-batch runs one transaction: valid tickets are inserted into `tickets`
+(first copy of a ticket_id wins), invalid records into `tickets_rejected` with the
+reason and raw bytes. A sample of the enriched tickets is printed to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from core.settings import SettingError, load
+from jobs.postgres_sink import BatchTransaction, insert_rejected, insert_tickets
+from jobs.settings import EnrichmentSettings
+from jobs.streaming import JobSpec, configure_logging, run_job
+from jobs.validation import KAFKA_COLUMNS, TICKET_COLUMNS, classify
+
+__all__ = ["REJECTED_COLUMNS", "STORED_COLUMNS", "enrich", "main"]
+
+logger = logging.getLogger("jobs.enrichment")
+
+STORED_COLUMNS = (*TICKET_COLUMNS, *KAFKA_COLUMNS, "enriched_at")
+REJECTED_COLUMNS = (*KAFKA_COLUMNS, "reason", "raw_key_hex", "raw_value_hex")
+_REQUEST_PREVIEW_CHARS = 70
+
+
+def enrich(kafka_df: DataFrame) -> DataFrame:
+    """Classify raw records: stored columns for valid tickets, reason and hex bytes for the rest."""
+    rejected = F.col("reason").isNotNull()
+    return classify(kafka_df).select(
+        *TICKET_COLUMNS,
+        *KAFKA_COLUMNS,
+        F.current_timestamp().alias("enriched_at"),
+        "reason",
+        F.when(rejected, F.hex("raw_key")).alias("raw_key_hex"),
+        F.when(rejected, F.hex("raw_value")).alias("raw_value_hex"),
+    )
+
+
+def split(batch: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(valid tickets, rejected records) of an enriched batch, each with its own columns."""
+    is_valid = pc.is_null(batch["reason"])
+    valid = batch.filter(is_valid).select(list(STORED_COLUMNS))
+    rejected = batch.filter(pc.invert(is_valid)).select(list(REJECTED_COLUMNS))
+    return valid, rejected
+
+
+def format_ticket(row: dict) -> str:
+    """One readable console line for an enriched ticket."""
+    request = row["request"]
+    if len(request) > _REQUEST_PREVIEW_CHARS:
+        request = request[: _REQUEST_PREVIEW_CHARS - 1] + "…"
+    return (
+        f"  {row['ticket_id']} {row['client_id']} {row['type']:<8} {row['priority']:<6}"
+        f" → {row['team']:<19} « {request} »"
+    )
+
+
+def batch_writer(settings: EnrichmentSettings):
+    """The foreachBatch function: enrich, store, print a sample."""
+    transaction = BatchTransaction(settings.database_url, "enrichment", settings.db_retry_seconds)
+
+    def write(kafka_df: DataFrame, batch_id: int) -> None:
+        valid, rejected = split(enrich(kafka_df).toArrow())
+        if valid.num_rows == 0 and rejected.num_rows == 0:
+            return
+        stored, rejected_stored = transaction.run(
+            lambda cur: (insert_tickets(cur, valid), insert_rejected(cur, rejected))
+        )
+        print(
+            f"[enrichment] batch {batch_id}: {valid.num_rows} valid ({stored} new),"
+            f" {rejected.num_rows} rejected ({rejected_stored} new)",
+            flush=True,
+        )
+        for row in valid.slice(0, settings.console_rows).to_pylist():
+            print(format_ticket(row), flush=True)
+        if valid.num_rows > settings.console_rows > 0:
+            print(f"  … and {valid.num_rows - settings.console_rows} more", flush=True)
+        for row in rejected.slice(0, settings.console_rows).to_pylist():
+            print(
+                f"  REJECTED {row['kafka_topic']}/{row['kafka_partition']}@{row['kafka_offset']}:"
+                f" {row['reason']}",
+                flush=True,
+            )
+
+    return write
+
+
+SPEC = JobSpec("enrichment", 4040, batch_writer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    try:
+        settings = load(EnrichmentSettings, argv, prog="enrichment")
+        return run_job(SPEC, settings)
+    except SettingError as e:
+        logger.error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

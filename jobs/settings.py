@@ -1,0 +1,83 @@
+"""Settings of the two Spark jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.settings import LOCAL_DIR, DatabaseSettings, KafkaSettings, at_least, one_of, setting
+
+__all__ = ["AggregationSettings", "EnrichmentSettings", "JobSettings"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSettings(KafkaSettings, DatabaseSettings):
+    """What both streaming jobs share."""
+
+    spark_master: str = setting(
+        "SPARK_MASTER",
+        "--spark-master",
+        "local[*]",
+        "Spark master; ignored when spark-submit already set one (Kubernetes)",
+    )
+    checkpoint_dir: str = setting(
+        "CHECKPOINT_DIR", "--checkpoint-dir", "", "Checkpoint folder of the query; empty = per-job default"
+    )
+    ui_port: int = setting("SPARK_UI_PORT", "--ui-port", 0, "Spark UI port; 0 = the job's default", at_least(0))
+    trigger_interval_seconds: float = setting(
+        "TRIGGER_INTERVAL_SECONDS",
+        "--trigger-interval-seconds",
+        1.0,
+        "Micro-batch trigger interval; 0 = as soon as the previous batch ends",
+        at_least(0),
+    )
+    max_offsets_per_trigger: int = setting(
+        "MAX_OFFSETS_PER_TRIGGER",
+        "--max-offsets-per-trigger",
+        200_000,
+        "Most Kafka records read per micro-batch",
+        at_least(1),
+    )
+    starting_offsets: str = setting(
+        "STARTING_OFFSETS",
+        "--starting-offsets",
+        "earliest",
+        "Where a new checkpoint starts reading the topic",
+        one_of("earliest", "latest"),
+    )
+    jars_dir: str = setting(
+        "SPARK_JARS_DIR",
+        "--jars-dir",
+        str(LOCAL_DIR / "jars" / "spark"),
+        "Folder of extra jars (Kafka connector) for local runs; ignored when missing",
+    )
+    driver_memory: str = setting(
+        "SPARK_DRIVER_MEMORY", "--driver-memory", "1g", "Driver JVM heap in local runs"
+    )
+    db_retry_seconds: float = setting(
+        "DATABASE_RETRY_SECONDS",
+        "--database-retry-seconds",
+        120.0,
+        "How long a batch retries an unavailable PostgreSQL (with backoff) before the job fails",
+        at_least(0),
+    )
+    progress_interval_seconds: float = setting(
+        "PROGRESS_INTERVAL_SECONDS",
+        "--progress-interval-seconds",
+        5.0,
+        "Seconds between progress lines",
+        at_least(0.1),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnrichmentSettings(JobSettings):
+    """Validate, route and store every ticket; reject invalid records with their reason."""
+
+    console_rows: int = setting(
+        "CONSOLE_ROWS", "--console-rows", 5, "Enriched tickets printed per micro-batch", at_least(0)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregationSettings(JobSettings):
+    """Keep the number of tickets per type, updated every micro-batch."""

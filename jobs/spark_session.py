@@ -1,0 +1,55 @@
+"""The Spark session and the Kafka source, shared by both jobs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pyspark import SparkConf
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.settings import JobSettings
+
+__all__ = ["build_session", "kafka_stream"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSession:
+    """A session for one job; what spark-submit already configured (Kubernetes) wins."""
+    submitted = SparkConf()
+    config = {
+        "spark.ui.port": str(ui_port),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        # The jobs never shuffle much; the default 200 partitions only cost scheduling.
+        "spark.sql.shuffle.partitions": "4",
+        "spark.driver.memory": settings.driver_memory,
+        "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+    }
+    jars = sorted(Path(settings.jars_dir).glob("*.jar")) if settings.jars_dir else []
+    if jars:
+        config["spark.jars"] = ",".join(str(j) for j in jars)
+    builder = SparkSession.builder.appName(app_name)
+    if not submitted.contains("spark.master"):
+        builder = builder.master(settings.spark_master)
+    for key, value in config.items():
+        if not submitted.contains(key):
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def kafka_stream(spark: SparkSession, settings: JobSettings) -> DataFrame:
+    """The tickets topic as a stream of raw Kafka records."""
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("subscribe", settings.topic)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        # Losing data (topic deleted, retention passed) must stop the job, not skip silently.
+        .option("failOnDataLoss", "true")
+        .load()
+    )

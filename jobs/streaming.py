@@ -1,0 +1,120 @@
+"""Runs one streaming job: checks its settings, starts the query, stops it cleanly.
+
+Both jobs share this driver loop; each supplies only its micro-batch function.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from core.contract import TABLES
+from core.postgres import DatabaseUnavailable, connection
+from core.settings import LOCAL_DIR, SettingError, mask_url
+from jobs.progress import ProgressLogger
+from jobs.settings import JobSettings
+from jobs.spark_session import build_session, kafka_stream
+
+__all__ = ["JobSpec", "check_dependencies", "configure_logging", "run_job", "start_query"]
+
+logger = logging.getLogger(__name__)
+
+BatchFunction = Callable[[DataFrame, int], None]
+
+
+class JobSpec:
+    """What distinguishes one job: its name, default UI port and batch function."""
+
+    def __init__(self, name: str, default_ui_port: int, batch_function: Callable[[JobSettings], BatchFunction]):
+        self.name = name
+        self.default_ui_port = default_ui_port
+        self.batch_function = batch_function
+
+    def checkpoint_dir(self, settings: JobSettings) -> str:
+        return settings.checkpoint_dir or str(LOCAL_DIR / "checkpoints" / self.name)
+
+    def ui_port(self, settings: JobSettings) -> int:
+        return settings.ui_port or self.default_ui_port
+
+
+def configure_logging() -> None:
+    """Timestamped INFO logs on stderr, without py4j's chatter."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def check_dependencies(settings: JobSettings, connect_timeout_seconds: float = 20) -> None:
+    """Fail fast, naming the setting, when Kafka or PostgreSQL is unreachable or unready."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+    try:
+        admin.list_topics(timeout=connect_timeout_seconds)
+    except KafkaException as e:
+        raise SettingError(
+            f"Kafka broker unreachable at --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS="
+            f"{settings.bootstrap_servers}: {e}"
+        ) from e
+    try:
+        with connection(settings.database_url, application_name="preflight") as conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s)", (TABLES.tickets,))
+            if cur.fetchone()[0] is None:
+                raise SettingError(
+                    f"table {TABLES.tickets} missing in {mask_url(settings.database_url)}:"
+                    " apply the schema with `python -m core.migrate`"
+                )
+    except DatabaseUnavailable as e:
+        raise SettingError(str(e)) from e
+
+
+def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> StreamingQuery:
+    """Start the job's query on the tickets topic."""
+    trigger = f"{settings.trigger_interval_seconds:g} seconds"
+    return (
+        kafka_stream(spark, settings)
+        .writeStream.queryName(spec.name)
+        .foreachBatch(spec.batch_function(settings))
+        .option("checkpointLocation", spec.checkpoint_dir(settings))
+        .trigger(processingTime=trigger)
+        .start()
+    )
+
+
+def run_job(spec: JobSpec, settings: JobSettings) -> int:
+    """Run until SIGINT/SIGTERM (exit 0) or a query failure (exit 1)."""
+    check_dependencies(settings)
+    spark = build_session(spec.name, settings, spec.ui_port(settings))
+    spark.streams.addListener(ProgressLogger(spec.name, settings.progress_interval_seconds))
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    query = start_query(spark, spec, settings)
+    logger.info(
+        "%s: reading %s from %s, writing %s, checkpoint %s, Spark UI %s",
+        spec.name,
+        settings.topic,
+        settings.bootstrap_servers,
+        mask_url(settings.database_url),
+        spec.checkpoint_dir(settings),
+        spark.sparkContext.uiWebUrl,
+    )
+    try:
+        while not stop.is_set() and query.isActive:
+            query.awaitTermination(1)
+    except Exception as e:  # noqa: BLE001 - the query's error is reported below
+        logger.error("%s: %s", spec.name, e)
+    finally:
+        if query.isActive:
+            logger.info("%s: stopping", spec.name)
+            query.stop()
+        error = query.exception()
+        spark.stop()
+    if error is not None:
+        logger.error("%s failed: %s", spec.name, error)
+        return 1
+    return 0

@@ -1,0 +1,119 @@
+"""Validation of raw Kafka records in Spark SQL, derived from the ticket contract.
+
+`classify(df)` takes a DataFrame shaped like the Kafka source (key, value, topic,
+partition, offset, timestamp) and adds `reason` (NULL for a valid ticket) and the
+typed ticket columns. The checks, their order and their reasons are those of
+`core.contract.reject_reason`, the pure-Python twin; no Python UDF runs, so the
+whole validation stays in the JVM.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from core.contract import (
+    CREATED_AT_FORMAT_SPARK,
+    CREATED_AT_PATTERN,
+    FIELD_NAMES,
+    FIELDS,
+    MAX_RAW_BYTES,
+    TYPE_TEAMS,
+    Field,
+)
+
+__all__ = ["KAFKA_COLUMNS", "TICKET_COLUMNS", "classify"]
+
+# What the Kafka source gives, renamed for lineage.
+KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
+TICKET_COLUMNS = (*FIELD_NAMES, "team")
+
+
+def _lit(text: str) -> Column:
+    return F.lit(text)
+
+
+def _field_rules(field: Field, raw: Column, text: Column) -> list[tuple[Column, Column]]:
+    """(condition, reason) pairs for one field, in contract order."""
+    rules = [
+        (F.is_variant_null(raw), _lit(f"null field: {field.name}")),
+        (F.schema_of_variant(raw) != "STRING", _lit(f"wrong type for {field.name}: expected string")),
+    ]
+    if field.max_chars is not None:
+        rules.append((F.char_length(text) > field.max_chars, _lit(f"{field.name} too long")))
+    if field.name == "request":
+        rules.append((F.trim(text) == "", _lit("empty request")))
+    if field.allowed is not None:
+        rules.append(
+            (
+                ~text.isin(*field.allowed),
+                F.concat(_lit(f"unknown {field.name}: "), F.substring(text, 1, 40)),
+            )
+        )
+    if field.is_timestamp:
+        bad = ~text.rlike(CREATED_AT_PATTERN) | _to_timestamp(text).isNull()
+        rules.append((bad, _lit(f"bad timestamp: {field.name}")))
+    if field.pattern is not None:
+        rules.append((~text.rlike(field.pattern), _lit(f"bad format: {field.name}")))
+    return rules
+
+
+def _to_timestamp(text: Column) -> Column:
+    return F.try_to_timestamp(text, _lit(CREATED_AT_FORMAT_SPARK))
+
+
+def _first_match(rules: list[tuple[Column, Column]]) -> Column:
+    """CASE WHEN c1 THEN r1 WHEN c2 THEN r2 ... END; conditions short-circuit in order."""
+    expr = F.when(rules[0][0], rules[0][1])
+    for condition, reason in rules[1:]:
+        expr = expr.when(condition, reason)
+    return expr
+
+
+def classify(kafka_df: DataFrame) -> DataFrame:
+    """Add `reason` (NULL when valid), the ticket columns, `team` and the lineage columns."""
+    df = kafka_df.select(
+        F.col("key").alias("raw_key"),
+        F.col("value").alias("raw_value"),
+        F.col("topic").alias("kafka_topic"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_timestamp"),
+        F.try_parse_json(F.col("value").cast("string")).alias("_json"),
+    )
+    text_value = F.col("raw_value").cast("string")
+    raw = {f.name: F.expr(f"variant_get(_json, '$.{f.name}')") for f in FIELDS}
+    text = {f.name: F.expr(f"try_variant_get(_json, '$.{f.name}', 'string')") for f in FIELDS}
+    unexpected = F.array_except(
+        F.json_object_keys(text_value), F.array(*[_lit(n) for n in FIELD_NAMES])
+    )
+    rules: list[tuple[Column, Column]] = [
+        (F.col("raw_value").isNull(), _lit("null value (tombstone)")),
+        (F.octet_length("raw_value") == 0, _lit("empty value")),
+        (
+            F.octet_length("raw_value") > MAX_RAW_BYTES,
+            F.concat(_lit("record too large: "), F.octet_length("raw_value"), _lit(" bytes")),
+        ),
+        (~F.is_valid_utf8(text_value), _lit("invalid UTF-8")),
+        (F.col("_json").isNull(), _lit("not JSON")),
+        (~F.startswith(F.schema_of_variant("_json"), _lit("OBJECT")), _lit("not a JSON object")),
+        *[(raw[f.name].isNull(), _lit(f"missing field: {f.name}")) for f in FIELDS],
+        (F.size(unexpected) > 0, F.concat(_lit("unexpected field: "), F.array_min(unexpected))),
+    ]
+    for field in FIELDS:
+        rules.extend(_field_rules(field, raw[field.name], text[field.name]))
+    team = F.when(F.lit(False), F.lit(None))
+    for ticket_type, team_name in TYPE_TEAMS.items():
+        team = team.when(text["type"] == ticket_type.value, _lit(team_name))
+    ticket_columns = [
+        (_to_timestamp(text[f.name]) if f.is_timestamp else text[f.name]).alias(f.name)
+        for f in FIELDS
+    ]
+    return df.select(
+        _first_match(rules).alias("reason"),
+        *ticket_columns,
+        team.alias("team"),
+        *KAFKA_COLUMNS,
+        "raw_key",
+        "raw_value",
+    ).drop("_json")

@@ -1,0 +1,49 @@
+"""Generate support tickets into Kafka: `python -m producer --rate 50`.
+
+Flags and environment variables are listed by `python -m producer --help`.
+SIGINT/SIGTERM flush what is in flight and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from core.settings import SettingError, load
+from producer.kafka_producer import BrokerUnavailable, TicketProducer
+from producer.settings import ProducerSettings
+
+logger = logging.getLogger("producer")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load(ProducerSettings, argv, prog="python -m producer")
+    except SettingError as e:
+        logger.error("%s", e)
+        return 2
+    producer = TicketProducer(settings)
+    producer.install_signal_handlers()
+    try:
+        producer.check_broker()
+    except BrokerUnavailable as e:
+        logger.error("%s", e)
+        return 1
+    logger.info(
+        "producing to %s on %s at %s tickets/s%s",
+        settings.topic,
+        settings.bootstrap_servers,
+        settings.rate or "max",
+        f", {settings.count} tickets" if settings.count else "",
+    )
+    counters = producer.run()
+    undelivered = counters.sent - counters.acknowledged - counters.failed
+    if counters.failed or undelivered:
+        logger.error("%d failed, %d undelivered", counters.failed, undelivered)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Settings of the ticket producer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.settings import KafkaSettings, at_least, setting
+
+__all__ = ["ProducerSettings"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProducerSettings(KafkaSettings):
+    """Generate support tickets into Kafka continuously."""
+
+    rate: float = setting(
+        "PRODUCER_RATE", "--rate", 20.0, "Tickets per second; 0 = as fast as possible", at_least(0)
+    )
+    count: int = setting("PRODUCER_COUNT", "--count", 0, "Tickets to send; 0 = forever", at_least(0))
+    partitions: int = setting(
+        "TOPIC_PARTITIONS", "--partitions", 3, "Partitions of the topic when it is created", at_least(1)
+    )
+    clients: int = setting(
+        "PRODUCER_CLIENTS", "--clients", 5000, "Size of the client population", at_least(1)
+    )
+    seed: int = setting(
+        "PRODUCER_SEED", "--seed", -1, "Random seed of the generator; -1 = random", at_least(-1)
+    )
+    connect_timeout_seconds: float = setting(
+        "KAFKA_CONNECT_TIMEOUT_SECONDS",
+        "--connect-timeout-seconds",
+        30.0,
+        "How long to wait for the broker at start before failing",
+        at_least(1),
+    )
+    progress_interval_seconds: float = setting(
+        "PROGRESS_INTERVAL_SECONDS",
+        "--progress-interval-seconds",
+        5.0,
+        "Seconds between progress lines",
+        at_least(0.1),
+    )
+    ledger_file: str = setting(
+        "PRODUCER_LEDGER_FILE",
+        "--ledger-file",
+        "",
+        "Append each acknowledged ticket_id to this file (for audits and tests); empty = off",
+    )

@@ -1,0 +1,170 @@
+"""A private PostgreSQL server from the system's binaries, with its data in one folder.
+
+The first start runs initdb with password (scram) authentication, creates the
+application role and database, and keeps their generated password in
+`<data_dir>/../credentials` (mode 0600). PostgreSQL refuses to run as root, so under
+root the server runs as the `postgres` system user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from scripts.embedded.prerequisites import MissingPrerequisite, find_postgres_bin
+
+__all__ = ["PostgresServer"]
+
+logger = logging.getLogger(__name__)
+
+_ADMIN = "postgres"
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server on 127.0.0.1:`port` with role and database `name`."""
+
+    root_dir: Path
+    port: int = 5432
+    name: str = "tickets"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root_dir / "data"
+
+    @property
+    def database_url(self) -> str:
+        """The application's URL, without password (it is in PGPASSWORD / the pgpass file)."""
+        return self.url_for(self.name)
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://{self.name}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def password(self) -> str:
+        return self._secret("password")
+
+    @property
+    def admin_password(self) -> str:
+        return self._secret("admin-password")
+
+    @property
+    def pgpass_file(self) -> Path:
+        return self.root_dir / "pgpass"
+
+    def start(self) -> None:
+        """Initialise on first use, then start the server and wait until it accepts connections."""
+        bin_dir = find_postgres_bin()
+        first_time = not (self.data_dir / "PG_VERSION").exists()
+        if first_time:
+            self._init(bin_dir)
+        (self.root_dir / "socket").mkdir(exist_ok=True)
+        self._chown(self.root_dir / "socket")
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            f"-c unix_socket_directories={self.root_dir / 'socket'} -c max_connections=200"
+        )
+        self._run(
+            [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data_dir),
+             "-l", str(self.root_dir / "postgres.log"), "-o", options]
+        )
+        if first_time:
+            self._create_app_role()
+        logger.info("PostgreSQL ready at %s", self.database_url)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (`fast` rolls back open transactions; `immediate` is a crash)."""
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        self._run([str(find_postgres_bin() / "pg_ctl"), "stop", "-w", "-m", mode, "-D", str(self.data_dir)])
+
+    def admin_connection(self, database: str = "postgres"):
+        """A superuser connection, for tests and set-up."""
+        return psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=_ADMIN, dbname=database,
+            password=self.admin_password,
+        )
+
+    def create_database(self, database: str) -> str:
+        """Create a database owned by the application role; return its URL."""
+        conn = self.admin_connection()
+        conn.autocommit = True
+        with conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(database), sql.Identifier(self.name)))
+        conn.close()
+        return self.url_for(database)
+
+    def drop_database(self, database: str) -> None:
+        conn = self.admin_connection()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        conn.close()
+
+    def _init(self, bin_dir: Path) -> None:
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        for key in ("password", "admin-password"):
+            path = self.root_dir / key
+            if not path.exists():
+                path.write_text(secrets.token_urlsafe(24))
+                path.chmod(0o600)
+        pwfile = self.root_dir / "initdb-pwfile"
+        pwfile.write_text(self.admin_password)
+        self._chown(self.root_dir, pwfile)
+        pwfile.chmod(0o600)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        try:
+            self._run(
+                [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", _ADMIN,
+                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
+                 "--locale=C.UTF-8"]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self.pgpass_file.write_text(f"127.0.0.1:{self.port}:*:{self.name}:{self.password}\n")
+        self.pgpass_file.chmod(0o600)
+
+    def _create_app_role(self) -> None:
+        conn = self.admin_connection()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(self.name), sql.Literal(self.password)))
+            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(self.name), sql.Identifier(self.name)))
+        conn.close()
+
+    def _secret(self, key: str) -> str:
+        path = self.root_dir / key
+        if not path.exists():
+            raise MissingPrerequisite(f"{path} is missing: the embedded PostgreSQL was not initialised")
+        return path.read_text().strip()
+
+    def _run(self, command: list[str]) -> None:
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            log = self.root_dir / "postgres.log"
+            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+            raise RuntimeError(
+                f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()}\n{tail}"
+            )
+
+    def _chown(self, *paths: Path) -> None:
+        """Under root, hand the server's files to the postgres user."""
+        if os.geteuid() != 0:
+            return
+        user = pwd.getpwnam("postgres")
+        for path in paths:
+            os.chown(path, user.pw_uid, user.pw_gid)
