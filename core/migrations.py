@@ -33,9 +33,7 @@ def _ticket_columns() -> list[sql.Composable]:
     """One column per contract field, NOT NULL, with a CHECK for every enum."""
     columns = []
     for field in FIELDS:
-        column = sql.SQL("{} {} NOT NULL").format(
-            sql.Identifier(field.name), sql.SQL(field.sql_type)
-        )
+        column = sql.SQL("{} {} NOT NULL").format(sql.Identifier(field.name), sql.SQL(field.sql_type))
         if field.allowed:
             column = sql.SQL("{} {}").format(column, _in_list(field.name, list(field.allowed)))
         columns.append(column)

@@ -45,9 +45,7 @@ class SettingError(ValueError):
     """A setting has a value the program cannot run with."""
 
 
-def setting(
-    env: str, flag: str, default: typing.Any, help: str, check: Check | None = None
-) -> typing.Any:
+def setting(env: str, flag: str, default: typing.Any, help: str, check: Check | None = None) -> typing.Any:
     """Declare a dataclass field as a setting with its env var, flag, default and help."""
     meta = {"env": env, "flag": flag, "help": help, "check": check}
     return dataclasses.field(default=default, metadata=meta)

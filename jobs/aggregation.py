@@ -46,7 +46,7 @@ def batch_writer(settings: AggregationSettings):
             return
         added = transaction.run(lambda cur: count_new_tickets(cur, tickets))
         summary = ", ".join(f"{t} +{n}" for t, n in sorted(added.items())) or "nothing new"
-        print(f"[aggregation] batch {batch_id}: {tickets.num_rows} valid tickets, {summary}", flush=True)
+        print(f"batch {batch_id}: {tickets.num_rows} valid tickets, {summary}", flush=True)
 
     return write
 

@@ -77,7 +77,7 @@ def batch_writer(settings: EnrichmentSettings):
             lambda cur: (insert_tickets(cur, valid), insert_rejected(cur, rejected))
         )
         print(
-            f"[enrichment] batch {batch_id}: {valid.num_rows} valid ({stored} new),"
+            f"batch {batch_id}: {valid.num_rows} valid ({stored} new),"
             f" {rejected.num_rows} rejected ({rejected_stored} new)",
             flush=True,
         )

@@ -7,6 +7,7 @@ database is retried with backoff, up to a deadline, before the batch fails.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import time
@@ -68,10 +69,8 @@ class BatchTransaction:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(psycopg2.Error):
                 self._conn.close()
-            except psycopg2.Error:
-                pass
             self._conn = None
 
 
@@ -91,9 +90,9 @@ def copy_rows(cur, table: str, rows: pa.Table) -> None:
 def create_stage(cur, stage: str, like: str) -> None:
     """A temporary staging table shaped like `like`, emptied at each commit."""
     cur.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
-            sql.Identifier(stage), sql.Identifier(like)
-        )
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(sql.Identifier(stage), sql.Identifier(like))
     )
 
 

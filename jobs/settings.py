@@ -20,9 +20,14 @@ class JobSettings(KafkaSettings, DatabaseSettings):
         "Spark master; ignored when spark-submit already set one (Kubernetes)",
     )
     checkpoint_dir: str = setting(
-        "CHECKPOINT_DIR", "--checkpoint-dir", "", "Checkpoint folder of the query; empty = per-job default"
+        "CHECKPOINT_DIR",
+        "--checkpoint-dir",
+        "",
+        "Checkpoint folder (or URL) of the query; empty = .local/run/checkpoints/<job>",
     )
-    ui_port: int = setting("SPARK_UI_PORT", "--ui-port", 0, "Spark UI port; 0 = the job's default", at_least(0))
+    ui_port: int = setting(
+        "SPARK_UI_PORT", "--ui-port", 0, "Spark UI port; 0 = the job's default", at_least(0)
+    )
     trigger_interval_seconds: float = setting(
         "TRIGGER_INTERVAL_SECONDS",
         "--trigger-interval-seconds",

@@ -38,7 +38,16 @@ def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSe
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _quiet(spark, "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor")
     return spark
+
+
+def _quiet(spark: SparkSession, logger_name: str) -> None:
+    """Raise one noisy JVM logger to ERROR (a slow batch is reported by our progress line)."""
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        logger_name, jvm.org.apache.logging.log4j.Level.ERROR
+    )
 
 
 def kafka_stream(spark: SparkSession, settings: JobSettings) -> DataFrame:

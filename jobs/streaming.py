@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 from confluent_kafka import KafkaException
@@ -32,13 +33,15 @@ BatchFunction = Callable[[DataFrame, int], None]
 class JobSpec:
     """What distinguishes one job: its name, default UI port and batch function."""
 
-    def __init__(self, name: str, default_ui_port: int, batch_function: Callable[[JobSettings], BatchFunction]):
+    def __init__(
+        self, name: str, default_ui_port: int, batch_function: Callable[[JobSettings], BatchFunction]
+    ):
         self.name = name
         self.default_ui_port = default_ui_port
         self.batch_function = batch_function
 
     def checkpoint_dir(self, settings: JobSettings) -> str:
-        return settings.checkpoint_dir or str(LOCAL_DIR / "checkpoints" / self.name)
+        return settings.checkpoint_dir or str(LOCAL_DIR / "run" / "checkpoints" / self.name)
 
     def ui_port(self, settings: JobSettings) -> int:
         return settings.ui_port or self.default_ui_port
@@ -85,6 +88,14 @@ def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> St
     )
 
 
+def _stop_between_batches(query: StreamingQuery, timeout_seconds: float = 30) -> None:
+    """Stop when no micro-batch is running, so a clean stop never interrupts a write."""
+    deadline = time.monotonic() + timeout_seconds
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    query.stop()
+
+
 def run_job(spec: JobSpec, settings: JobSettings) -> int:
     """Run until SIGINT/SIGTERM (exit 0) or a query failure (exit 1)."""
     check_dependencies(settings)
@@ -106,12 +117,12 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
     try:
         while not stop.is_set() and query.isActive:
             query.awaitTermination(1)
-    except Exception as e:  # noqa: BLE001 - the query's error is reported below
+    except Exception as e:
         logger.error("%s: %s", spec.name, e)
     finally:
         if query.isActive:
-            logger.info("%s: stopping", spec.name)
-            query.stop()
+            logger.info("%s: stopping after the current micro-batch", spec.name)
+            _stop_between_batches(query)
         error = query.exception()
         spark.stop()
     if error is not None:

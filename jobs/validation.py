@@ -84,9 +84,7 @@ def classify(kafka_df: DataFrame) -> DataFrame:
     text_value = F.col("raw_value").cast("string")
     raw = {f.name: F.expr(f"variant_get(_json, '$.{f.name}')") for f in FIELDS}
     text = {f.name: F.expr(f"try_variant_get(_json, '$.{f.name}', 'string')") for f in FIELDS}
-    unexpected = F.array_except(
-        F.json_object_keys(text_value), F.array(*[_lit(n) for n in FIELD_NAMES])
-    )
+    unexpected = F.array_except(F.json_object_keys(text_value), F.array(*[_lit(n) for n in FIELD_NAMES]))
     rules: list[tuple[Column, Column]] = [
         (F.col("raw_value").isNull(), _lit("null value (tombstone)")),
         (F.octet_length("raw_value") == 0, _lit("empty value")),
@@ -106,8 +104,7 @@ def classify(kafka_df: DataFrame) -> DataFrame:
     for ticket_type, team_name in TYPE_TEAMS.items():
         team = team.when(text["type"] == ticket_type.value, _lit(team_name))
     ticket_columns = [
-        (_to_timestamp(text[f.name]) if f.is_timestamp else text[f.name]).alias(f.name)
-        for f in FIELDS
+        (_to_timestamp(text[f.name]) if f.is_timestamp else text[f.name]).alias(f.name) for f in FIELDS
     ]
     return df.select(
         _first_match(rules).alias("reason"),

@@ -6,9 +6,9 @@ import logging
 import signal
 import threading
 import time
-from functools import partial
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -102,7 +102,8 @@ class TicketProducer:
         if settings.ledger_file:
             self._ledger = open(settings.ledger_file, "a", buffering=1)  # noqa: SIM115
         interval = 1.0 / settings.rate if settings.rate > 0 else 0.0
-        started = next_progress = time.monotonic()
+        started = time.monotonic()
+        next_progress = started + settings.progress_interval_seconds
         next_send = started
         last_sent, last_time = 0, started
         try:

@@ -5,7 +5,7 @@
 # Usage: scripts/resolve_jars.sh [dest]   (default .local/jars)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-dest="${1:-$here/.local/jars}"
+dest="$(realpath -m "${1:-$here/.local/jars}")"
 command -v mvn >/dev/null || { echo "Maven is required to resolve the jars: apt-get install maven" >&2; exit 1; }
 command -v java >/dev/null || { echo "Java 17 is required: apt-get install openjdk-17-jre-headless" >&2; exit 1; }
 for profile in spark:spark broker:kafka; do

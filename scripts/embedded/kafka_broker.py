@@ -66,14 +66,35 @@ class KafkaBroker:
         log4j = f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}"
         if not (self.data_dir / "logs" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            subprocess.run(
-                [java, log4j, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(config)],
-                check=True, capture_output=True, text=True,
+            formatted = subprocess.run(
+                [
+                    java,
+                    log4j,
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={cluster_id}",
+                    "-c",
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
             )
+            if formatted.returncode != 0:
+                raise RuntimeError(f"formatting the Kafka storage failed: {formatted.stderr.strip()}")
         self._process = subprocess.Popen(
-            [java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC", log4j,
-             "-cp", classpath, "kafka.Kafka", str(config)],
+            [
+                java,
+                f"-Xmx{self.heap}",
+                f"-Xms{self.heap}",
+                "-XX:+UseG1GC",
+                log4j,
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(config),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=open(self.data_dir / "broker.stderr", "ab"),  # noqa: SIM115
             start_new_session=True,
@@ -144,7 +165,7 @@ class KafkaBroker:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 admin.list_topics(timeout=2)
                 return
-            except Exception:  # noqa: BLE001 - any error means not ready yet
+            except Exception:
                 time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"Kafka broker not ready on {self.bootstrap_servers} after {timeout_seconds}s")

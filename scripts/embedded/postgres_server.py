@@ -74,8 +74,19 @@ class PostgresServer:
             f"-c unix_socket_directories={self.root_dir / 'socket'} -c max_connections=200"
         )
         self._run(
-            [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data_dir),
-             "-l", str(self.root_dir / "postgres.log"), "-o", options]
+            [
+                str(bin_dir / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.root_dir / "postgres.log"),
+                "-o",
+                options,
+            ]
         )
         if first_time:
             self._create_app_role()
@@ -90,26 +101,35 @@ class PostgresServer:
     def admin_connection(self, database: str = "postgres"):
         """A superuser connection, for tests and set-up."""
         return psycopg2.connect(
-            host="127.0.0.1", port=self.port, user=_ADMIN, dbname=database,
+            host="127.0.0.1",
+            port=self.port,
+            user=_ADMIN,
+            dbname=database,
             password=self.admin_password,
         )
 
     def create_database(self, database: str) -> str:
         """Create a database owned by the application role; return its URL."""
-        conn = self.admin_connection()
-        conn.autocommit = True
-        with conn, conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(database), sql.Identifier(self.name)))
-        conn.close()
+        self._admin_execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(self.name))
+        )
         return self.url_for(database)
 
     def drop_database(self, database: str) -> None:
+        self._admin_execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
+
+    def _admin_execute(self, *statements: sql.Composable) -> None:
+        """Run statements as the superuser, outside any transaction (CREATE DATABASE needs it)."""
         conn = self.admin_connection()
         conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        conn.close()
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+        finally:
+            conn.close()
 
     def _init(self, bin_dir: Path) -> None:
         self.root_dir.mkdir(parents=True, exist_ok=True)
@@ -125,9 +145,17 @@ class PostgresServer:
         shutil.rmtree(self.data_dir, ignore_errors=True)
         try:
             self._run(
-                [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", _ADMIN,
-                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
-                 "--locale=C.UTF-8"]
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    _ADMIN,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -135,14 +163,12 @@ class PostgresServer:
         self.pgpass_file.chmod(0o600)
 
     def _create_app_role(self) -> None:
-        conn = self.admin_connection()
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(self.name), sql.Literal(self.password)))
-            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(self.name), sql.Identifier(self.name)))
-        conn.close()
+        self._admin_execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(self.name), sql.Literal(self.password)
+            )
+        )
+        self.create_database(self.name)
 
     def _secret(self, key: str) -> str:
         path = self.root_dir / key

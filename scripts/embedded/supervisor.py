@@ -1,0 +1,111 @@
+"""Runs the pipeline's processes side by side, prefixes their logs, restarts crashed ones."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+__all__ = ["Service", "Supervisor"]
+
+logger = logging.getLogger(__name__)
+
+_RESTART_DELAY_SECONDS = 5.0
+_STOP_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class Service:
+    """A long-running command, restarted when it exits on its own."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_file: Path
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    """Starts services, streams their output with a name prefix, stops them on request."""
+
+    def __init__(self, services: list[Service], out: IO[str] = sys.stdout) -> None:
+        self.services = services
+        self._out = out
+        self._stopping = threading.Event()
+        self._width = max(len(s.name) for s in services)
+        self._print_lock = threading.Lock()
+
+    def start(self) -> None:
+        for service in self.services:
+            self._spawn(service)
+
+    def run_until_stopped(self) -> None:
+        """Block until SIGINT/SIGTERM, restarting services that exit meanwhile."""
+        signal.signal(signal.SIGINT, lambda *_: self._stopping.set())
+        signal.signal(signal.SIGTERM, lambda *_: self._stopping.set())
+        while not self._stopping.wait(1):
+            for service in self.services:
+                code = service.process.poll() if service.process else None
+                if code is not None and not self._stopping.is_set():
+                    service.restarts += 1
+                    logger.warning(
+                        "%s exited with %s; restarting in %.0fs (restart %d)",
+                        service.name,
+                        code,
+                        _RESTART_DELAY_SECONDS,
+                        service.restarts,
+                    )
+                    if self._stopping.wait(_RESTART_DELAY_SECONDS):
+                        break
+                    self._spawn(service)
+
+    def stop(self) -> None:
+        """SIGTERM every service (they flush and commit), then wait; SIGKILL stragglers."""
+        self._stopping.set()
+        for service in self.services:
+            if service.process and service.process.poll() is None:
+                service.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_TIMEOUT_SECONDS
+        for service in self.services:
+            if service.process is None:
+                continue
+            try:
+                service.process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop in time; killing it", service.name)
+                os.killpg(service.process.pid, signal.SIGKILL)
+                service.process.wait()
+            if service._log:
+                service._log.close()
+
+    def _spawn(self, service: Service) -> None:
+        service.log_file.parent.mkdir(parents=True, exist_ok=True)
+        if service._log is None:
+            service._log = open(service.log_file, "ab")  # noqa: SIM115
+        service.process = subprocess.Popen(
+            service.command,
+            env=service.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
+        )
+        threading.Thread(target=self._pump, args=(service, service.process), daemon=True).start()
+
+    def _pump(self, service: Service, process: subprocess.Popen) -> None:
+        prefix = f"{service.name:<{self._width}} | "
+        for line in iter(process.stdout.readline, b""):
+            service._log.write(line)
+            service._log.flush()
+            with self._print_lock:
+                self._out.write(prefix + line.decode(errors="replace"))
+                self._out.flush()

@@ -1,0 +1,136 @@
+"""`make run`: the whole pipeline on one machine, without Docker.
+
+Starts a Kafka broker (KRaft) and a private PostgreSQL (unless DATABASE_URL names a
+server), applies the schema, then runs the producer and both Spark jobs in local
+mode, streaming their logs. Ctrl-C stops everything; the next run reuses the data
+and checkpoints under .local/run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.contract import TOPIC
+from core.settings import LOCAL_DIR, REPO_ROOT, SettingError, at_least, load, mask_url, setting
+from scripts.embedded.kafka_broker import KafkaBroker
+from scripts.embedded.postgres_server import PostgresServer
+from scripts.embedded.prerequisites import MissingPrerequisite, require_java
+from scripts.embedded.supervisor import Service, Supervisor
+
+logger = logging.getLogger("run")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """Run the ticket pipeline embedded: broker, PostgreSQL, producer and both Spark jobs."""
+
+    kafka_port: int = setting(
+        "KAFKA_PORT", "--kafka-port", 9092, "Port of the embedded Kafka broker", at_least(1)
+    )
+    postgres_port: int = setting(
+        "POSTGRES_PORT", "--postgres-port", 5432, "Port of the embedded PostgreSQL", at_least(1)
+    )
+    data_dir: str = setting(
+        "RUN_DATA_DIR",
+        "--data-dir",
+        str(LOCAL_DIR / "run"),
+        "Where the broker, database, checkpoints and logs live",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load(RunSettings, argv, prog="make run ARGS=")
+        require_java()
+    except (SettingError, MissingPrerequisite) as e:
+        logger.error("%s", e)
+        return 2
+    data = Path(settings.data_dir)
+    broker = KafkaBroker(
+        data / "kafka", LOCAL_DIR / "jars" / "kafka", settings.kafka_port, settings.kafka_port + 1
+    )
+    external_url = os.environ.get("DATABASE_URL")
+    postgres = None if external_url else PostgresServer(data / "postgres", port=settings.postgres_port)
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, PYTHONUNBUFFERED="1")
+    supervisor = None
+    try:
+        broker.start()
+        if postgres:
+            postgres.start()
+            env.update(DATABASE_URL=postgres.database_url, PGPASSWORD=postgres.password)
+        subprocess.run([sys.executable, "-m", "core.migrate"], env=env, check=True, cwd=REPO_ROOT)
+        supervisor = Supervisor(_services(env, data))
+        supervisor.start()
+        _print_banner(env, broker, postgres, data)
+        supervisor.run_until_stopped()
+    except (MissingPrerequisite, RuntimeError, subprocess.CalledProcessError) as e:
+        logger.error("%s", e)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        logger.info("stopping the pipeline")
+        if supervisor:
+            supervisor.stop()
+        broker.stop()
+        if postgres:
+            postgres.stop()
+        logger.info("stopped; data and checkpoints kept in %s", data)
+    return 0
+
+
+def _services(env: dict[str, str], data: Path) -> list[Service]:
+    python = sys.executable
+    logs = data / "logs"
+    checkpoints = data / "checkpoints"
+    return [
+        Service("producer", [python, "-m", "producer"], env, logs / "producer.log"),
+        Service(
+            "enrichment",
+            [python, "-m", "jobs.enrichment"],
+            dict(env, CHECKPOINT_DIR=str(checkpoints / "enrichment")),
+            logs / "enrichment.log",
+        ),
+        Service(
+            "aggregation",
+            [python, "-m", "jobs.aggregation"],
+            dict(env, CHECKPOINT_DIR=str(checkpoints / "aggregation")),
+            logs / "aggregation.log",
+        ),
+    ]
+
+
+def _print_banner(
+    env: dict[str, str], broker: KafkaBroker, postgres: PostgresServer | None, data: Path
+) -> None:
+    topic = env.get("TICKETS_TOPIC", TOPIC)
+    psql = (
+        f"PGPASSFILE={postgres.pgpass_file} psql {postgres.database_url}"
+        if postgres
+        else f"psql {mask_url(env['DATABASE_URL'])}"
+    )
+    print(
+        "\n".join(
+            [
+                "",
+                "ticket-pipeline is running (Ctrl-C stops it)",
+                f"  Kafka broker     {broker.bootstrap_servers}  topic {topic}",
+                f"  PostgreSQL       {mask_url(env['DATABASE_URL'])}",
+                f"  query it         {psql}",
+                "  Spark UIs        http://127.0.0.1:4040 (enrichment)  http://127.0.0.1:4041 (aggregation)",
+                f"  data, logs       {data}",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

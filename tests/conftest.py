@@ -1,0 +1,115 @@
+"""Fixtures that start the real services once per session: Kafka, PostgreSQL, Spark.
+
+Each test gets its own topic and its own database, so tests stay independent.
+Nothing is mocked: the broker is Apache Kafka (KRaft) from .local/jars/kafka, the
+database a private PostgreSQL from the system binaries, Spark runs in local mode.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from core.migrations import apply_migrations
+from core.postgres import connect
+from core.settings import LOCAL_DIR
+from scripts.embedded.kafka_broker import KafkaBroker
+from scripts.embedded.postgres_server import PostgresServer
+
+# PySpark hands timestamps to Python in the process's local time zone; pin it to UTC.
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+KAFKA_JARS = LOCAL_DIR / "jars" / "kafka"
+SPARK_JARS = LOCAL_DIR / "jars" / "spark"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory) -> Iterator[KafkaBroker]:
+    """A real single-node Kafka broker for the whole test session."""
+    if not any(KAFKA_JARS.glob("kafka_*.jar")):
+        pytest.fail(f"no broker jars in {KAFKA_JARS}: run `make test` (it resolves them)")
+    broker = KafkaBroker(
+        tmp_path_factory.mktemp("kafka"),
+        KAFKA_JARS,
+        port=free_port(),
+        controller_port=free_port(),
+        heap="512m",
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real private PostgreSQL server for the whole test session."""
+    # Not under pytest's basetemp: pytest makes that 0700, and under root the server
+    # runs as the postgres user, which must reach its folder.
+    root = Path(tempfile.mkdtemp(prefix="ticket-pipeline-pg-"))
+    root.chmod(0o755)
+    server = PostgresServer(root, port=free_port())
+    server.start()
+    os.environ["PGPASSWORD"] = server.password
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def topic(kafka_broker) -> str:
+    """A fresh topic with 3 partitions."""
+    name = f"tickets_{uuid.uuid4().hex[:10]}"
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
+    return name
+
+
+@pytest.fixture
+def database_url(postgres_server) -> Iterator[str]:
+    """A fresh database with the schema applied; dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name)
+    conn = connect(url, application_name="tests")
+    apply_migrations(conn)
+    conn.close()
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session with the Kafka connector, shared by the session's tests."""
+    from pyspark.sql import SparkSession
+
+    jars = sorted(SPARK_JARS.glob("*.jar"))
+    if not jars:
+        pytest.fail(f"no Spark connector jars in {SPARK_JARS}: run `make test` (it resolves them)")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("ticket-pipeline-tests")
+        .config("spark.jars", ",".join(map(str, jars)))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -1,0 +1,98 @@
+"""The ticket contract: enums, routing and the pure-Python validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.contract import (
+    FIELD_NAMES,
+    MAX_RAW_BYTES,
+    TYPE_TEAMS,
+    Priority,
+    TicketType,
+    reject_reason,
+    team_for,
+    validate_ticket,
+)
+from producer.generator import TicketGenerator, encode
+
+VALID = {
+    "ticket_id": "6f1c2b0e-3d4a-4b5c-8d9e-0f1a2b3c4d5e",
+    "client_id": "CLI-004217",
+    "created_at": "2026-11-28T10:45:59.123+00:00",
+    "request": "Bonjour, l'application mobile affiche une erreur 500 depuis ce matin.",
+    "type": "incident",
+    "priority": "high",
+}
+
+
+def with_(**changes) -> bytes:
+    ticket = {**VALID, **changes}
+    return json.dumps({k: v for k, v in ticket.items() if v is not ...}).encode()
+
+
+def test_every_ticket_type_routes_to_its_team():
+    """incident → Support Technique, demande → Customer Care, question → Support Information."""
+    assert team_for("incident") == "Support Technique"
+    assert team_for("demande") == "Customer Care"
+    assert team_for("question") == "Support Information"
+    assert set(TYPE_TEAMS) == set(TicketType)
+
+
+def test_the_contract_has_the_six_fields_and_enums_of_the_spec():
+    """The fields and enum values are exactly those the product promises."""
+    assert FIELD_NAMES == ("ticket_id", "client_id", "created_at", "request", "type", "priority")
+    assert [t.value for t in TicketType] == ["incident", "demande", "question"]
+    assert [p.value for p in Priority] == ["low", "medium", "high"]
+
+
+def test_an_unknown_type_has_no_team():
+    """Routing refuses a type outside the contract instead of guessing."""
+    with pytest.raises(ValueError):
+        team_for("bug")
+
+
+def test_a_valid_ticket_has_no_reject_reason():
+    """A ticket that follows the contract is accepted, with Z or +00:00 offsets."""
+    assert reject_reason(with_()) is None
+    assert reject_reason(with_(created_at="2026-11-28T10:45:59.123Z")) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (None, "null value (tombstone)"),
+        (b"", "empty value"),
+        (b"x" * (MAX_RAW_BYTES + 1), f"record too large: {MAX_RAW_BYTES + 1} bytes"),
+        (b'{"ticket_id": "\xff"}', "invalid UTF-8"),
+        (b'{"ticket_id": ', "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (with_(type=...), "missing field: type"),
+        (with_(channel="email"), "unexpected field: channel"),
+        (with_(priority=None), "null field: priority"),
+        (with_(ticket_id=42), "wrong type for ticket_id: expected string"),
+        (with_(type="bug"), "unknown type: bug"),
+        (with_(priority="urgent"), "unknown priority: urgent"),
+        (with_(created_at="2026-02-30T10:00:00.000Z"), "bad timestamp: created_at"),
+        (with_(created_at="2026-11-28 10:45:59"), "bad timestamp: created_at"),
+        (with_(request="   "), "empty request"),
+        (with_(request="é" * 4001), "request too long"),
+        (with_(client_id="client-1"), "bad format: client_id"),
+        (with_(ticket_id="not-a-uuid"), "bad format: ticket_id"),
+        (b'{"a": 1, "a": 2}', "not JSON"),
+    ],
+)
+def test_each_kind_of_bad_record_gets_its_own_reason(raw, reason):
+    """Every invalid record is rejected with a reason that says what is wrong."""
+    assert reject_reason(raw) == reason
+
+
+def test_generated_tickets_follow_the_contract():
+    """The producer's generator only ever writes valid tickets."""
+    generator = TicketGenerator(seed=7)
+    for _ in range(2000):
+        ticket = generator.ticket()
+        assert validate_ticket(ticket) is None
+        assert reject_reason(encode(ticket)) is None

@@ -1,0 +1,63 @@
+"""The schema: applied by a command, idempotent, enforcing the contract."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg2
+import pytest
+
+from core.migrations import MIGRATIONS, apply_migrations
+from core.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_migrate_command_is_idempotent(postgres_server):
+    """`python -m core.migrate` applies every migration once; a second run applies none."""
+    url = postgres_server.create_database("migrate_twice")
+    env = dict(os.environ, DATABASE_URL=url, PGPASSWORD=postgres_server.password)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "core.migrate"], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        for _ in range(2)
+    ]
+    assert [r.returncode for r in runs] == [0, 0]
+    assert f"{len(MIGRATIONS)} migration(s) applied now" in runs[0].stderr
+    assert "0 migration(s) applied now" in runs[1].stderr
+    postgres_server.drop_database("migrate_twice")
+
+
+def test_migrate_fails_fast_on_a_wrong_password(postgres_server):
+    """A wrong password is a configuration error: exit 1 at once, naming DATABASE_URL."""
+    env = dict(os.environ, DATABASE_URL=postgres_server.database_url, PGPASSWORD="wrong")
+    run = subprocess.run(
+        [sys.executable, "-m", "core.migrate", "--wait-seconds", "30"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert run.returncode == 1
+    assert "DATABASE_URL=postgresql://tickets@" in run.stderr
+    assert "password authentication failed" in run.stderr
+
+
+def test_the_schema_refuses_a_type_outside_the_contract(database_url):
+    """The CHECK constraints derived from the contract's enums hold in the database."""
+    conn = psycopg2.connect(database_url)
+    with conn.cursor() as cur, pytest.raises(psycopg2.errors.CheckViolation):
+        cur.execute(
+            "INSERT INTO tickets (ticket_id, client_id, created_at, request, type, priority, team,"
+            " kafka_topic, kafka_partition, kafka_offset, enriched_at)"
+            " VALUES (gen_random_uuid(), 'CLI-000001', now(), 'x', 'bug', 'low', 'Customer Care',"
+            " 't', 0, 0, now())"
+        )
+    conn.close()
+    conn = psycopg2.connect(database_url)
+    assert apply_migrations(conn) == []
+    conn.close()

@@ -1,0 +1,70 @@
+"""The Spark jobs refuse to start on a wrong setting, naming it, before Spark starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def run_job(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        env=dict(os.environ, **env),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("module", ["jobs.enrichment", "jobs.aggregation"])
+def test_an_unreachable_broker_is_named(module, postgres_server):
+    """KAFKA_BOOTSTRAP_SERVERS pointing nowhere fails with exit 2 and names the setting."""
+    run = run_job(
+        module, {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "DATABASE_URL": postgres_server.database_url}
+    )
+    assert run.returncode == 2
+    assert "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1" in run.stderr
+
+
+def test_a_wrong_database_password_is_named(kafka_broker, postgres_server):
+    """A wrong PGPASSWORD fails with exit 2 and names DATABASE_URL, password hidden."""
+    run = run_job(
+        "jobs.enrichment",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+            "DATABASE_URL": postgres_server.database_url,
+            "PGPASSWORD": "not-the-password",
+        },
+    )
+    assert run.returncode == 2
+    assert "DATABASE_URL=postgresql://tickets@" in run.stderr
+    assert "password authentication failed" in run.stderr
+
+
+def test_a_database_without_the_schema_says_how_to_apply_it(kafka_broker, postgres_server):
+    """Tables missing: exit 2 with the migrate command to run."""
+    url = postgres_server.create_database("no_schema")
+    try:
+        run = run_job(
+            "jobs.aggregation",
+            {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "DATABASE_URL": url},
+        )
+    finally:
+        postgres_server.drop_database("no_schema")
+    assert run.returncode == 2
+    assert "python -m core.migrate" in run.stderr
+
+
+def test_an_invalid_trigger_interval_is_named():
+    """A negative trigger interval is refused at start."""
+    run = run_job("jobs.enrichment", {"TRIGGER_INTERVAL_SECONDS": "-1"})
+    assert run.returncode == 2
+    assert "--trigger-interval-seconds / TRIGGER_INTERVAL_SECONDS" in run.stderr

@@ -1,0 +1,139 @@
+"""The producer against a real broker: delivery, keys, settings errors, clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+
+from core.contract import reject_reason
+from core.settings import REPO_ROOT
+from producer.kafka_producer import ensure_topic
+
+pytestmark = pytest.mark.integration
+
+
+def run_producer(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "producer", *args],
+        env=dict(os.environ, **(env or {})),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout_seconds: float = 30) -> list:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"check-{topic}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    messages, deadline = [], time.monotonic() + timeout_seconds
+    while len(messages) < expected and time.monotonic() < deadline:
+        message = consumer.poll(1)
+        if message is not None and not message.error():
+            messages.append(message)
+    consumer.close()
+    return messages
+
+
+def test_every_ticket_is_delivered_keyed_by_client_and_valid(kafka_broker, tmp_path):
+    """--count 300 sends 300 valid tickets; a client's tickets all land in one partition."""
+    topic, ledger = f"produce_{os.getpid()}_{time.time_ns()}", tmp_path / "ledger.txt"
+    run = run_producer(
+        "--bootstrap-servers",
+        kafka_broker.bootstrap_servers,
+        "--topic",
+        topic,
+        "--rate",
+        "0",
+        "--count",
+        "300",
+        "--clients",
+        "20",
+        "--ledger-file",
+        str(ledger),
+    )
+    assert run.returncode == 0, run.stderr
+    assert "sent 300, acknowledged 300, failed 0" in run.stderr
+    messages = consume_all(kafka_broker.bootstrap_servers, topic, 300)
+    assert len(messages) == 300
+    assert all(reject_reason(m.value()) is None for m in messages)
+    partitions = defaultdict(set)
+    for m in messages:
+        assert m.key().decode() == json.loads(m.value())["client_id"]
+        partitions[m.key()].add(m.partition())
+    assert all(len(p) == 1 for p in partitions.values())
+    assert sorted(ledger.read_text().split()) == sorted(json.loads(m.value())["ticket_id"] for m in messages)
+
+
+def test_the_topic_is_created_once_with_the_configured_partitions(kafka_broker):
+    """ensure_topic creates a missing topic with N partitions and leaves an existing one alone."""
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    topic = f"created_{time.time_ns()}"
+    assert ensure_topic(admin, topic, 5, 10) is True
+    assert ensure_topic(admin, topic, 5, 10) is False
+    assert len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 5
+
+
+def test_sigterm_flushes_in_flight_tickets_and_exits_zero(kafka_broker, tmp_path):
+    """A stopped producer loses nothing: every acknowledged ticket is in the topic."""
+    topic, ledger = f"sigterm_{time.time_ns()}", tmp_path / "ledger.txt"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "producer",
+            "--bootstrap-servers",
+            kafka_broker.bootstrap_servers,
+            "--topic",
+            topic,
+            "--rate",
+            "500",
+            "--ledger-file",
+            str(ledger),
+        ],
+        cwd=REPO_ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while (not ledger.exists() or len(ledger.read_text().split()) < 200) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    acknowledged = ledger.read_text().split()
+    assert len(acknowledged) >= 200
+    messages = consume_all(kafka_broker.bootstrap_servers, topic, len(acknowledged))
+    assert sorted(json.loads(m.value())["ticket_id"] for m in messages) == sorted(acknowledged)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "named"),
+    [
+        (["--rate", "-5"], {}, 2, "--rate / PRODUCER_RATE"),
+        ([], {"TOPIC_PARTITIONS": "0"}, 2, "--partitions / TOPIC_PARTITIONS"),
+        (
+            ["--bootstrap-servers", "127.0.0.1:1", "--connect-timeout-seconds", "2"],
+            {},
+            1,
+            "--bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1",
+        ),
+    ],
+)
+def test_bad_settings_fail_at_start_naming_the_setting(args, env, code, named):
+    """An invalid rate or partition count, or an unreachable broker, stops the producer at once."""
+    run = run_producer(*args, env=env, timeout=30)
+    assert run.returncode == code
+    assert named in run.stderr
