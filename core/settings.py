@@ -26,6 +26,7 @@ __all__ = [
     "REPO_ROOT",
     "DatabaseSettings",
     "KafkaSettings",
+    "ProgressSettings",
     "SettingError",
     "load",
     "mask_url",
@@ -98,6 +99,19 @@ class DatabaseSettings:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProgressSettings:
+    """How often a long-running process reports its counts and rates."""
+
+    progress_interval_seconds: float = setting(
+        "PROGRESS_INTERVAL_SECONDS",
+        "--progress-interval-seconds",
+        5.0,
+        "Seconds between progress lines",
+        at_least(0.1),
+    )
+
+
 def setting_fields(cls: type) -> list[dataclasses.Field]:
     """The fields of a settings class that are settings (declared with `setting()`)."""
     return [f for f in dataclasses.fields(cls) if "env" in f.metadata]
@@ -117,7 +131,7 @@ def load(
     environ = os.environ if environ is None else environ
     argv = sys.argv[1:] if argv is None else argv
     hints = typing.get_type_hints(cls)
-    parser = argparse.ArgumentParser(prog=prog, description=description or cls.__doc__)
+    parser = argparse.ArgumentParser(prog=prog, description=description or cls.__doc__, allow_abbrev=False)
     for f in setting_fields(cls):
         parser.add_argument(
             f.metadata["flag"],

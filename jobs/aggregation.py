@@ -10,21 +10,17 @@ A ticket id already counted adds nothing, so replays and resent tickets count on
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from core.settings import SettingError, load
 from jobs.postgres_sink import BatchTransaction, count_new_tickets
 from jobs.settings import AggregationSettings
-from jobs.streaming import JobSpec, configure_logging, run_job
+from jobs.streaming import JobSpec, run_main
 from jobs.validation import classify
 
 __all__ = ["countable", "main"]
-
-logger = logging.getLogger("jobs.aggregation")
 
 
 def countable(kafka_df: DataFrame) -> DataFrame:
@@ -55,13 +51,7 @@ SPEC = JobSpec("aggregation", 4041, batch_writer)
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    try:
-        settings = load(AggregationSettings, argv, prog="aggregation")
-        return run_job(SPEC, settings)
-    except SettingError as e:
-        logger.error("%s", e)
-        return 2
+    return run_main(SPEC, AggregationSettings, argv)
 
 
 if __name__ == "__main__":

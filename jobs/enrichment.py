@@ -10,7 +10,6 @@ reason and raw bytes. A sample of the enriched tickets is printed to the log.
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import pyarrow as pa
@@ -18,15 +17,12 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from core.settings import SettingError, load
 from jobs.postgres_sink import BatchTransaction, insert_rejected, insert_tickets
 from jobs.settings import EnrichmentSettings
-from jobs.streaming import JobSpec, configure_logging, run_job
+from jobs.streaming import JobSpec, run_main
 from jobs.validation import KAFKA_COLUMNS, TICKET_COLUMNS, classify
 
 __all__ = ["REJECTED_COLUMNS", "STORED_COLUMNS", "enrich", "main"]
-
-logger = logging.getLogger("jobs.enrichment")
 
 STORED_COLUMNS = (*TICKET_COLUMNS, *KAFKA_COLUMNS, "enriched_at")
 REJECTED_COLUMNS = (*KAFKA_COLUMNS, "reason", "raw_key_hex", "raw_value_hex")
@@ -99,13 +95,7 @@ SPEC = JobSpec("enrichment", 4040, batch_writer)
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging()
-    try:
-        settings = load(EnrichmentSettings, argv, prog="enrichment")
-        return run_job(SPEC, settings)
-    except SettingError as e:
-        logger.error("%s", e)
-        return 2
+    return run_main(SPEC, EnrichmentSettings, argv)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import LOCAL_DIR, DatabaseSettings, KafkaSettings, at_least, one_of, setting
+from core.settings import (
+    LOCAL_DIR,
+    DatabaseSettings,
+    KafkaSettings,
+    ProgressSettings,
+    at_least,
+    one_of,
+    setting,
+)
 
 __all__ = ["AggregationSettings", "EnrichmentSettings", "JobSettings"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobSettings(KafkaSettings, DatabaseSettings):
+class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings):
     """What both streaming jobs share."""
 
     spark_master: str = setting(
@@ -64,13 +72,6 @@ class JobSettings(KafkaSettings, DatabaseSettings):
         120.0,
         "How long a batch retries an unavailable PostgreSQL (with backoff) before the job fails",
         at_least(0),
-    )
-    progress_interval_seconds: float = setting(
-        "PROGRESS_INTERVAL_SECONDS",
-        "--progress-interval-seconds",
-        5.0,
-        "Seconds between progress lines",
-        at_least(0.1),
     )
 
 

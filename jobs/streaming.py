@@ -18,12 +18,12 @@ from pyspark.sql.streaming import StreamingQuery
 
 from core.contract import TABLES
 from core.postgres import DatabaseUnavailable, connection
-from core.settings import LOCAL_DIR, SettingError, mask_url
+from core.settings import LOCAL_DIR, SettingError, load, mask_url
 from jobs.progress import ProgressLogger
 from jobs.settings import JobSettings
 from jobs.spark_session import build_session, kafka_stream
 
-__all__ = ["JobSpec", "check_dependencies", "configure_logging", "run_job", "start_query"]
+__all__ = ["JobSpec", "check_dependencies", "run_job", "run_main", "start_query"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,3 +129,13 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
         logger.error("%s failed: %s", spec.name, error)
         return 1
     return 0
+
+
+def run_main(spec: JobSpec, settings_class: type[JobSettings], argv: list[str] | None = None) -> int:
+    """A job's command line: load its settings, run it; exit 2 on a wrong setting."""
+    configure_logging()
+    try:
+        return run_job(spec, load(settings_class, argv, prog=spec.name))
+    except SettingError as e:
+        logger.error("%s", e)
+        return 2

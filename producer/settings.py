@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import KafkaSettings, at_least, setting
+from core.settings import KafkaSettings, ProgressSettings, at_least, setting
 
 __all__ = ["ProducerSettings"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProducerSettings(KafkaSettings):
+class ProducerSettings(KafkaSettings, ProgressSettings):
     """Generate support tickets into Kafka continuously."""
 
     rate: float = setting(
@@ -32,13 +32,6 @@ class ProducerSettings(KafkaSettings):
         30.0,
         "How long to wait for the broker at start before failing",
         at_least(1),
-    )
-    progress_interval_seconds: float = setting(
-        "PROGRESS_INTERVAL_SECONDS",
-        "--progress-interval-seconds",
-        5.0,
-        "Seconds between progress lines",
-        at_least(0.1),
     )
     ledger_file: str = setting(
         "PRODUCER_LEDGER_FILE",

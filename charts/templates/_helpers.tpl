@@ -1,0 +1,147 @@
+{{/*
+Name of the chart, used by the app.kubernetes.io/name label.
+Truncated to 63 characters because some Kubernetes name fields are limited to that (DNS-1123).
+*/}}
+{{- define "ticket-pipeline.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Chart name and version, used by the helm.sh/chart label.
+*/}}
+{{- define "ticket-pipeline.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Name of a component's resources, e.g. "redpanda" or "producer".
+Names are fixed (they do not carry the release name) so that the README's kubectl commands are
+exact; the price is one release per namespace. Truncated to 63 characters.
+Usage: {{ include "ticket-pipeline.componentName" "redpanda" }}
+*/}}
+{{- define "ticket-pipeline.componentName" -}}
+{{- . | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Standard labels of every resource: helm.sh/chart and app.kubernetes.io/*, plus commonLabels.
+Usage: {{ include "ticket-pipeline.labels" (dict "root" $ "component" "redpanda") }}
+*/}}
+{{- define "ticket-pipeline.labels" -}}
+helm.sh/chart: {{ include "ticket-pipeline.chart" .root }}
+{{ include "ticket-pipeline.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: {{ include "ticket-pipeline.name" .root }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Selector labels of a component: the immutable subset of the standard labels that Services and
+workloads select pods by.
+Usage: {{ include "ticket-pipeline.selectorLabels" (dict "root" $ "component" "redpanda") }}
+*/}}
+{{- define "ticket-pipeline.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ticket-pipeline.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/*
+Full image reference "registry/repository:tag" of an image block of values; an empty tag means
+the chart's appVersion (our own images), an empty registry means none (images kind-loaded).
+Usage: {{ include "ticket-pipeline.image" (dict "image" .Values.producer.image "root" $) }}
+*/}}
+{{- define "ticket-pipeline.image" -}}
+{{- $tag := .image.tag | default .root.Chart.AppVersion | toString -}}
+{{- if .image.registry -}}
+{{- printf "%s/%s:%s" .image.registry .image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Fully qualified DNS name of a Service of this release: <service>.<namespace>.svc.<clusterDomain>.
+Usage: {{ include "ticket-pipeline.serviceHost" (dict "root" $ "service" "redpanda") }}
+*/}}
+{{- define "ticket-pipeline.serviceHost" -}}
+{{- printf "%s.%s.svc.%s" .service .root.Release.Namespace .root.Values.clusterDomain -}}
+{{- end -}}
+
+{{/*
+Kafka bootstrap address of the broker: its client Service on the Kafka port (9092). The broker
+advertises the same address, so clients never need the pod's own DNS name.
+*/}}
+{{- define "ticket-pipeline.kafkaBootstrap" -}}
+{{- printf "%s:9092" (include "ticket-pipeline.serviceHost" (dict "root" . "service" (include "ticket-pipeline.componentName" "redpanda"))) -}}
+{{- end -}}
+
+{{/*
+Host of the PostgreSQL client Service.
+*/}}
+{{- define "ticket-pipeline.postgresqlHost" -}}
+{{- include "ticket-pipeline.serviceHost" (dict "root" . "service" (include "ticket-pipeline.componentName" "postgresql")) -}}
+{{- end -}}
+
+{{/*
+libpq connection URL of the pipeline's database, without the password (PGPASSWORD carries it).
+*/}}
+{{- define "ticket-pipeline.databaseUrl" -}}
+{{- printf "postgresql://%s@%s:5432/%s" .Values.postgresql.auth.username (include "ticket-pipeline.postgresqlHost" .) .Values.postgresql.auth.database -}}
+{{- end -}}
+
+{{/*
+Name of the Secret holding the PostgreSQL password: the user's existingSecret, or the Secret
+`postgresql` that the chart generates once.
+*/}}
+{{- define "ticket-pipeline.postgresql.secretName" -}}
+{{- .Values.postgresql.auth.existingSecret | default (include "ticket-pipeline.componentName" "postgresql") -}}
+{{- end -}}
+
+{{/*
+Env var PGPASSWORD read from the PostgreSQL Secret (libpq and psql pick it up by themselves).
+*/}}
+{{- define "ticket-pipeline.pgPasswordEnv" -}}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ticket-pipeline.postgresql.secretName" . }}
+      key: {{ .Values.postgresql.auth.secretKeys.userPasswordKey }}
+{{- end -}}
+
+{{/*
+The PostgreSQL tables the Spark jobs write (core.contract.TABLES; tests/k8s compare them), as a
+space-separated list; the first one holds every valid ticket.
+*/}}
+{{- define "ticket-pipeline.tables" -}}
+tickets tickets_rejected tickets_aggregation
+{{- end -}}
+
+{{/*
+Pod-level security context of our pods: non-root, with the runtime's default seccomp profile.
+Usage: {{ include "ticket-pipeline.podSecurityContext" 185 }}  (the image's UID, also GID and fsGroup)
+*/}}
+{{- define "ticket-pipeline.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+fsGroup: {{ . }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+Container-level security context: no privilege escalation, no capabilities, read-only root
+filesystem (writable paths are emptyDir or PVC mounts).
+*/}}
+{{- define "ticket-pipeline.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop:
+    - ALL
+{{- end -}}

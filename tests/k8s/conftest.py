@@ -1,0 +1,78 @@
+"""Fixtures of the offline Kubernetes checks: rendered charts and the shared CRD.
+
+Without helm on PATH every chart check fails (never skips) with render.HelmNotFoundError, whose
+message says to run `make test` or `make helm`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .render import render_chart
+from .validation import CRD_FILE_NAME, shared_schemas_dir
+
+# Non-default values: a bigger topic, three producers, other resources, an existing Secret.
+CUSTOM_VALUES: dict[str, Any] = {
+    "redpanda": {
+        "topic": {"partitions": 12},
+        "resources": {
+            "requests": {"cpu": "1", "memory": "2Gi"},
+            "limits": {"cpu": "2", "memory": "3Gi"},
+        },
+        "memory": "2G",
+    },
+    "producer": {
+        "replicas": 3,
+        "ratePerReplica": 250,
+        "resources": {
+            "requests": {"cpu": "200m", "memory": "192Mi"},
+            "limits": {"cpu": "1", "memory": "384Mi"},
+        },
+    },
+    "postgresql": {
+        "auth": {"existingSecret": "pipeline-db", "secretKeys": {"userPasswordKey": "db-password"}}
+    },
+    "spark": {
+        "maxOffsetsPerTrigger": 2000000,
+        "enrichment": {
+            "executor": {"instances": 4, "cores": 2, "coreLimit": "2", "memory": "2g"},
+            "driver": {"memory": "1g"},
+        },
+        "aggregation": {"executor": {"instances": 2}},
+    },
+}
+
+VALUE_SETS = {"default values": None, "custom values": CUSTOM_VALUES}
+
+
+@pytest.fixture(scope="session")
+def shared_schemas() -> Any:
+    """Return shared/schemas, failing with the place looked at when the CRD is not there."""
+    folder = shared_schemas_dir()
+    if not (folder / CRD_FILE_NAME).is_file():
+        pytest.fail(
+            f"{CRD_FILE_NAME} not found in {folder}; set TICKET_PIPELINE_SHARED_DIR to the "
+            "folder that holds schemas/",
+            pytrace=False,
+        )
+    return folder
+
+
+@pytest.fixture(params=list(VALUE_SETS), scope="session")
+def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """The chart rendered with the default values, then with the custom ones."""
+    return render_chart(VALUE_SETS[request.param])
+
+
+@pytest.fixture(scope="session")
+def default_objects() -> list[dict[str, Any]]:
+    """The chart rendered with its default values."""
+    return render_chart()
+
+
+@pytest.fixture(scope="session")
+def custom_objects() -> list[dict[str, Any]]:
+    """The chart rendered with CUSTOM_VALUES."""
+    return render_chart(CUSTOM_VALUES)

@@ -1,0 +1,266 @@
+"""The chart lints strictly, renders with default and custom values, and its schema bites."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import CUSTOM_VALUES
+from .render import (
+    CHART_DIR,
+    KUBE_VERSION,
+    HelmError,
+    all_containers,
+    containers,
+    env_of,
+    find,
+    of_kind,
+    render_chart,
+    run_helm,
+    spark_pods,
+)
+
+SCHEMA_FILE = CHART_DIR / "values.schema.json"
+VALUES_FILE = CHART_DIR / "values.yaml"
+
+
+def test_should_pass_helm_lint_strict_for_the_kind_node_version() -> None:
+    """`helm lint --strict` (warnings are errors) passes against the kind node's Kubernetes."""
+    output = run_helm("lint", "--strict", str(CHART_DIR), "--kube-version", KUBE_VERSION)
+    assert "1 chart(s) linted, 0 chart(s) failed" in output
+
+
+def test_should_pass_helm_lint_strict_with_custom_values(tmp_path: Path) -> None:
+    """`helm lint --strict` also passes with the non-default values."""
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(CUSTOM_VALUES), encoding="utf-8")
+    output = run_helm("lint", "--strict", str(CHART_DIR), "--kube-version", KUBE_VERSION, "-f", str(values))
+    assert "0 chart(s) failed" in output
+
+
+def test_should_render_every_component_with_default_values(default_objects: list[dict]) -> None:
+    """The default install holds the broker, Console, PostgreSQL, producer and both Spark jobs."""
+    kinds_and_names = {(o["kind"], o["metadata"]["name"]) for o in default_objects}
+    assert {
+        ("StatefulSet", "redpanda"),
+        ("Service", "redpanda"),
+        ("Service", "redpanda-hl"),
+        ("Job", "redpanda-topic"),
+        ("Deployment", "console"),
+        ("Service", "console"),
+        ("ConfigMap", "console"),
+        ("StatefulSet", "postgresql"),
+        ("Service", "postgresql"),
+        ("Secret", "postgresql"),
+        ("Job", "postgresql-migrate"),
+        ("Deployment", "producer"),
+        ("SparkApplication", "enrichment"),
+        ("SparkApplication", "aggregation"),
+        ("PersistentVolumeClaim", "enrichment-checkpoints"),
+        ("PersistentVolumeClaim", "aggregation-checkpoints"),
+        ("Pod", "test-tickets-reach-postgresql"),
+    } <= kinds_and_names
+
+
+def test_should_apply_custom_partitions_replicas_rate_and_resources(
+    custom_objects: list[dict],
+) -> None:
+    """Custom values reach the topic Job, the producer and the Spark executors."""
+    topic_env = env_of(containers(find(custom_objects, "Job", "redpanda-topic"))[0])
+    assert topic_env["PARTITIONS"] == "12"
+
+    producer = find(custom_objects, "Deployment", "producer")
+    assert producer["spec"]["replicas"] == 3
+    producer_env = env_of(containers(producer)[0])
+    assert producer_env["PRODUCER_RATE"] == "250"
+    assert producer_env["TOPIC_PARTITIONS"] == "12"
+    assert containers(producer)[0]["resources"] == CUSTOM_VALUES["producer"]["resources"]
+
+    redpanda = containers(find(custom_objects, "StatefulSet", "redpanda"))[0]
+    assert redpanda["resources"] == CUSTOM_VALUES["redpanda"]["resources"]
+    assert "--memory=2G" in redpanda["args"]
+
+    enrichment = find(custom_objects, "SparkApplication", "enrichment")["spec"]
+    assert enrichment["executor"]["instances"] == 4
+    assert enrichment["executor"]["cores"] == 2
+    assert enrichment["executor"]["memory"] == "2g"
+    assert enrichment["driver"]["memory"] == "1g"
+    # Large integers stay integers (Helm reads numbers as floats: 2e+06 would break int()).
+    assert env_of(enrichment["driver"])["MAX_OFFSETS_PER_TRIGGER"] == "2000000"
+    aggregation = find(custom_objects, "SparkApplication", "aggregation")["spec"]
+    assert aggregation["executor"]["instances"] == 2
+
+
+def test_should_use_an_existing_secret_instead_of_generating_one(
+    custom_objects: list[dict],
+) -> None:
+    """With postgresql.auth.existingSecret no Secret is rendered and every reference uses it."""
+    assert of_kind(custom_objects, "Secret") == []
+    refs = [
+        value["secretKeyRef"]
+        for obj in custom_objects
+        for holder in [*all_containers(obj), *spark_pods(obj)]
+        for value in env_of(holder).values()
+        if isinstance(value, dict)
+    ]
+    assert len(refs) >= 5  # postgresql, migrate, two drivers, helm test
+    assert all(ref == {"name": "pipeline-db", "key": "db-password"} for ref in refs)
+
+
+def test_should_generate_a_kept_password_secret_when_none_is_given(
+    default_objects: list[dict],
+) -> None:
+    """The generated Secret holds a random password and survives `helm uninstall`."""
+    secret = find(default_objects, "Secret", "postgresql")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert len(secret["data"]["password"]) >= 32
+
+
+def test_should_keep_plain_passwords_out_of_the_values(default_objects: list[dict]) -> None:
+    """No env var carries a password as a plain value; DATABASE_URL has no password in it."""
+    for obj in default_objects:
+        for holder in [*all_containers(obj), *spark_pods(obj)]:
+            for name, value in env_of(holder).items():
+                if "PASSWORD" in name:
+                    assert isinstance(value, dict) and "secretKeyRef" in value, name
+                if name == "DATABASE_URL":
+                    assert re.fullmatch(r"postgresql://[a-z_]+@[^:/@]+:\d+/[a-z_]+", value)
+
+
+def test_should_render_the_release_namespace_into_every_host(tmp_path: Path) -> None:
+    """Installing into another namespace changes every client address accordingly."""
+    objects = render_chart(namespace="pipeline")
+    env = env_of(containers(find(objects, "Deployment", "producer"))[0])
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "redpanda.pipeline.svc.cluster.local:9092"
+
+
+def test_should_leave_out_optional_components_when_disabled() -> None:
+    """The enable toggles remove Console, the producer and the Spark jobs."""
+    objects = render_chart(
+        {"console": {"enable": False}, "producer": {"enable": False}, "spark": {"enable": False}}
+    )
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("Deployment", "console") not in names
+    assert ("Deployment", "producer") not in names
+    assert of_kind(objects, "SparkApplication") == []
+    assert of_kind(objects, "PersistentVolumeClaim") == []
+    assert ("StatefulSet", "redpanda") in names
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"producer": {"replicas": -1}}, "a negative replica count"),
+        ({"producer": {"ratePerReplica": "fast"}}, "a rate that is not a number"),
+        ({"producer": {"replica": 3}}, "a misspelt key"),
+        ({"redpanda": {"topic": {"partitions": 0}}}, "a topic without partitions"),
+        ({"redpanda": {"image": {"tag": "latest"}}}, "an unpinned image tag"),
+        ({"postgresql": {"auth": {"password": "hunter2"}}}, "a plain-text password"),
+        ({"spark": {"enrichment": {"executor": {"memory": "512MB"}}}}, "a non-Spark memory"),
+        ({"spark": {"enrichment": {"executor": {"instances": 0}}}}, "no executors"),
+        ({"spark": {"sparkConf": {"spark.ui.port": "4042"}}}, "a UI port outside the apps"),
+        ({"producer": {"resources": {"limits": None}}}, "a container without limits"),
+        ({"console": {"resources": {"requests": {"cpus": "1"}}}}, "a misspelt resource"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_should_reject_invalid_values_at_render_time(values: dict[str, Any], reason: str) -> None:
+    """values.schema.json makes `helm template`/`install` fail on an invalid value."""
+    with pytest.raises(HelmError) as failure:
+        render_chart(values)
+    assert "schema" in failure.value.stderr.lower(), reason
+
+
+def test_should_document_every_values_key_and_nothing_else() -> None:
+    """Each leaf of values.yaml has a `## @param <path>` line, and each such line a key."""
+    values = yaml.safe_load(VALUES_FILE.read_text(encoding="utf-8"))
+    schema = _load_schema()
+    documented = set(re.findall(r"^\s*## @param (\S+) \S", VALUES_FILE.read_text(), re.M))
+    assert documented == set(_leaf_paths(values, schema, schema))
+
+
+def test_should_type_every_values_object_strictly_in_the_schema() -> None:
+    """Every object of values.schema.json with properties refuses unknown keys."""
+    schema = _load_schema()
+
+    def check(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if "properties" in node:
+                assert node.get("additionalProperties") is False, path
+            for key, child in node.items():
+                check(child, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                check(child, f"{path}/{index}")
+
+    check(schema, "#")
+
+
+def test_should_print_port_forwards_and_psql_in_the_notes(tmp_path: Path) -> None:
+    """NOTES.txt gives the README's port-forward commands and how to query PostgreSQL."""
+    notes = _render_notes(tmp_path)
+    for expected in (
+        "kubectl port-forward -n default svc/console 8080:8080",
+        "kubectl port-forward -n default svc/enrichment-ui-svc 4040:4040",
+        "kubectl port-forward -n default svc/aggregation-ui-svc 4041:4041",
+        "kubectl exec -it -n default postgresql-0 -- sh -c",
+        "kubectl get secret -n default postgresql -o jsonpath='{.data.password}'",
+        "kubectl scale deploy producer -n default --replicas 3",
+        "SELECT count(*) FROM tickets;",
+    ):
+        assert expected in notes
+
+
+def _render_notes(tmp_path: Path) -> str:
+    """Render NOTES.txt offline: `helm install --dry-run` ignores --kube-version, so render a copy
+    of the chart where NOTES.txt is the body of a named template printed into a ConfigMap."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART_DIR, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text(encoding="utf-8")
+    (chart / "templates" / "_notes_under_test.tpl").write_text(
+        '{{- define "notes-under-test" -}}\n' + notes + "{{- end -}}\n", encoding="utf-8"
+    )
+    (chart / "templates" / "notes-under-test.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\n"
+        'data:\n  notes: {{ include "notes-under-test" . | quote }}\n',
+        encoding="utf-8",
+    )
+    manifest = run_helm(
+        "template", "ticket-pipeline", str(chart), "--namespace", "default",
+        "--kube-version", KUBE_VERSION, "--show-only", "templates/notes-under-test.yaml",
+    )  # fmt: skip
+    return yaml.safe_load(manifest)["data"]["notes"]
+
+
+def _load_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+# Values documented as one block (requests and limits of a container), not key by key.
+_ONE_BLOCK_REFS = {"#/definitions/resources"}
+
+
+def _leaf_paths(
+    values: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], prefix: str = ""
+) -> list[str]:
+    """Dotted paths of the values that the schema types as one value (not as an object of keys)."""
+    while "$ref" in schema:
+        schema = root["definitions"][schema["$ref"].removeprefix("#/definitions/")]
+    paths: list[str] = []
+    for key, value in values.items():
+        child = schema["properties"][key]
+        path = f"{prefix}.{key}" if prefix else key
+        nested = child
+        while "$ref" in nested and nested["$ref"] not in _ONE_BLOCK_REFS:
+            nested = root["definitions"][nested["$ref"].removeprefix("#/definitions/")]
+        if isinstance(value, dict) and "properties" in nested and "$ref" not in nested:
+            paths += _leaf_paths(value, nested, root, path)
+        else:
+            paths.append(path)
+    return paths

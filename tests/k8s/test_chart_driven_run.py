@@ -1,0 +1,183 @@
+"""A chart-driven run: the chart's own commands, run natively against the local services.
+
+The rendered migrate Job, producer Deployment and both SparkApplications are taken as
+they are (command, env, sparkConf, mainApplicationFile); only the in-cluster host
+names are mapped to the local broker and PostgreSQL, the image's paths to the repo,
+and the Kubernetes master to local mode. Tickets must land in the tables. This proves
+the chart runs the code the way the tests do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pyspark
+import pytest
+
+from core.contract import TABLES
+from tests.conftest import SPARK_JARS
+
+from .render import (
+    IMAGE_WORKDIR,
+    REPO_ROOT,
+    containers,
+    env_of,
+    find,
+    of_kind,
+    render_chart,
+    replace_hosts,
+    spark_run_spec,
+)
+
+pytestmark = pytest.mark.integration
+
+_SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+
+
+def local_env(declared: dict[str, Any], addresses: dict[str, str], password: str) -> dict[str, str]:
+    """The chart's env with local addresses; secret references resolve to the local password."""
+    env = {}
+    for name, value in declared.items():
+        if isinstance(value, dict):
+            assert "secretKeyRef" in value, f"{name}: only secret references are expected"
+            env[name] = password
+        else:
+            env[name] = replace_hosts(str(value), addresses).replace(IMAGE_WORKDIR, str(REPO_ROOT))
+    return env
+
+
+def local_command(command: list[str]) -> list[str]:
+    """The container's command, with the image's python replaced by this interpreter."""
+    assert command[0] == "python", command
+    return [sys.executable, *command[1:]]
+
+
+def spark_submit_command(app: dict[str, Any]) -> list[str]:
+    """What the operator submits, in local mode: same main file, same sparkConf and arguments."""
+    spec = spark_run_spec(app)
+    assert spec.local_main_file.is_file(), spec.local_main_file
+    command = [str(_SPARK_SUBMIT), "--master", "local[1]", "--name", spec.name]
+    command += ["--jars", ",".join(str(j) for j in sorted(SPARK_JARS.glob("*.jar")))]
+    for key, value in spec.spark_conf.items():
+        command += ["--conf", f"{key}={value}"]
+    command += ["--driver-memory", app["spec"]["driver"].get("memory", "512m")]
+    return [*command, str(spec.local_main_file), *app["spec"].get("arguments", [])]
+
+
+def rows(url: str, password: str, statement: str) -> list[tuple]:
+    conn = psycopg2.connect(url, password=password)
+    with conn.cursor() as cur:
+        cur.execute(statement)
+        result = cur.fetchall()
+    conn.close()
+    return result
+
+
+def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres_server, tmp_path):
+    """Migrate Job, producer Deployment and both SparkApplications, run as rendered, fill the tables."""
+    objects = render_chart()
+    addresses = {
+        "redpanda": kafka_broker.bootstrap_servers,
+        "postgresql": f"127.0.0.1:{postgres_server.port}",
+    }
+    password = postgres_server.password
+    base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
+    # The image's SPARK_HOME, PYSPARK_PYTHON and PYTHONPATH, here: pyspark's own and this venv.
+    base_env.update(
+        PYTHONPATH=str(REPO_ROOT),
+        PYTHONUNBUFFERED="1",
+        SPARK_HOME=str(Path(pyspark.__file__).parent),
+        PYSPARK_PYTHON=sys.executable,
+    )
+
+    # The chart's database: start from an empty one, as a fresh install does.
+    postgres_server.drop_database("tickets")
+    postgres_server.create_database("tickets")
+
+    migrate = next(c for job in of_kind(objects, "Job") for c in containers(job) if c["name"] == "migrate")
+    migrate_env = local_env(env_of(migrate), addresses, password)
+    url = migrate_env["DATABASE_URL"]
+    assert url == f"postgresql://tickets@127.0.0.1:{postgres_server.port}/tickets"
+    run = subprocess.run(
+        local_command(migrate["command"] + migrate.get("args", [])),
+        env={**base_env, **migrate_env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+
+    producer = containers(find(objects, "Deployment", "producer"))[0]
+    producer_env = local_env(env_of(producer), addresses, password)
+    processes: list[tuple[str, subprocess.Popen]] = []
+    logs = {}
+    try:
+        for name in ("enrichment", "aggregation"):
+            app = find(objects, "SparkApplication", name)
+            env = local_env(env_of(app["spec"]["driver"]), addresses, password)
+            env["CHECKPOINT_DIR"] = str(tmp_path / name)  # the PVC mount in the pod
+            logs[name] = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115
+            processes.append(
+                (
+                    name,
+                    subprocess.Popen(
+                        spark_submit_command(app),
+                        env={**base_env, **env},
+                        cwd=tmp_path,
+                        stdout=logs[name],
+                        stderr=subprocess.STDOUT,
+                    ),
+                )
+            )
+        logs["producer"] = open(tmp_path / "producer.log", "w")  # noqa: SIM115
+        producer_process = subprocess.Popen(
+            local_command(producer["command"] + producer.get("args", [])),
+            env={**base_env, **producer_env},
+            cwd=REPO_ROOT,
+            stdout=logs["producer"],
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(("producer", producer_process))
+
+        deadline = time.monotonic() + 240
+        stored = 0
+        while stored < 60 and time.monotonic() < deadline:
+            for name, process in processes:
+                assert process.poll() is None, (
+                    f"{name} exited:\n" + (tmp_path / f"{name}.log").read_text()[-3000:]
+                )
+            time.sleep(3)
+            stored = rows(url, password, f"SELECT count(*) FROM {TABLES.tickets}")[0][0]
+        assert stored >= 60, (tmp_path / "enrichment.log").read_text()[-3000:]
+
+        # Stop producing, let both jobs drain, then the counts must match the table.
+        producer_process.send_signal(signal.SIGTERM)
+        assert producer_process.wait(30) == 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            counted = dict(rows(url, password, f"SELECT type, ticket_count FROM {TABLES.aggregation}"))
+            grouped = dict(rows(url, password, f"SELECT type, count(*) FROM {TABLES.tickets} GROUP BY type"))
+            if counted and counted == grouped:
+                break
+            time.sleep(2)
+        assert counted == grouped
+        assert rows(url, password, f"SELECT count(*) FROM {TABLES.rejected}") == [(0,)]
+    finally:
+        for _, process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for _, process in processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs.values():
+            log.close()

@@ -1,0 +1,183 @@
+"""One Spark version everywhere, one Python, one Kubernetes, one operator release.
+
+Spark: images/jars/pom.xml's spark.version, pyproject's pyspark pin, the Spark image's base tag,
+the SparkApplications' sparkVersion and the connector jars. The only allowed exception is
+spark-token-provider-kafka, pinned to 4.0.0 by the pom (property spark.token.provider.version)
+because the Maven mirror of the build machines lacks 4.0.1-4.0.4.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .render import KUBE_VERSION, REPO_ROOT, find, kind_node_version
+from .validation import shared_schemas_dir
+
+POM = REPO_ROOT / "images" / "jars" / "pom.xml"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
+SPARK_DOCKERFILE = REPO_ROOT / "images" / "spark" / "Dockerfile"
+PRODUCER_DOCKERFILE = REPO_ROOT / "images" / "producer" / "Dockerfile"
+KIND_MK = REPO_ROOT / "k8s" / "kind.mk"
+NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+TOKEN_PROVIDER = "spark-token-provider-kafka-0-10_${scala.binary.version}"
+SPARK_JARS_ENV = "TICKET_PIPELINE_SPARK_JARS_DIR"
+
+
+def _pom() -> ET.Element:
+    return ET.parse(POM).getroot()
+
+
+def _pom_property(name: str) -> str:
+    value = _pom().findtext(f"m:properties/m:{name}", namespaces=NS)
+    assert value, f"pom.xml has no property {name}"
+    return value.strip()
+
+
+def _spark_profile() -> ET.Element:
+    for profile in _pom().iterfind("m:profiles/m:profile", NS):
+        if profile.findtext("m:id", namespaces=NS) == "spark":
+            return profile
+    raise AssertionError("pom.xml has no profile 'spark'")
+
+
+def _pyspark_pin() -> str:
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    pins = [
+        r for group in project["optional-dependencies"].values() for r in group
+        if re.match(r"pyspark\b", r)
+    ]  # fmt: skip
+    assert len(pins) == 1, pins
+    match = re.fullmatch(r"pyspark==(\d+\.\d+\.\d+)", pins[0].replace(" ", ""))
+    assert match, f"pyspark must be pinned exactly, found {pins[0]!r}"
+    return match.group(1)
+
+
+def _dockerfile_froms(path: Path) -> list[str]:
+    return re.findall(r"^FROM\s+(\S+)", path.read_text(encoding="utf-8"), re.M)
+
+
+def _spark_base_image() -> str:
+    return next(image for image in _dockerfile_froms(SPARK_DOCKERFILE) if image.startswith("apache/spark:"))
+
+
+def _kind_mk_variable(name: str) -> str:
+    match = re.search(rf"^{name}\s*:?=\s*(\S+)\s*$", KIND_MK.read_text(encoding="utf-8"), re.M)
+    assert match, f"k8s/kind.mk does not set {name}"
+    return match.group(1)
+
+
+def test_should_pin_pyspark_to_the_poms_spark_version() -> None:
+    """pyproject's pyspark==X is the pom's spark.version."""
+    assert _pyspark_pin() == _pom_property("spark.version")
+
+
+def test_should_build_the_spark_image_on_the_same_spark_scala_and_java() -> None:
+    """The Spark image's base is apache/spark:<spark.version>-scala<scala>-java17-python3-ubuntu."""
+    spark, scala = _pom_property("spark.version"), _pom_property("scala.binary.version")
+    assert _spark_base_image() == f"apache/spark:{spark}-scala{scala}-java17-python3-ubuntu"
+    maven_stage = next(i for i in _dockerfile_froms(SPARK_DOCKERFILE) if i.startswith("maven:"))
+    assert maven_stage.endswith("-eclipse-temurin-17")
+
+
+def test_should_declare_the_image_spark_version_in_the_spark_applications(
+    rendered: list[dict],
+) -> None:
+    """Both SparkApplications say sparkVersion = the pom's spark.version."""
+    spark = _pom_property("spark.version")
+    for name in ("enrichment", "aggregation"):
+        assert find(rendered, "SparkApplication", name)["spec"]["sparkVersion"] == spark
+
+
+def test_should_take_every_spark_artifact_at_spark_version_but_the_token_provider() -> None:
+    """In the pom's spark profile, Spark artifacts use ${spark.version}; the one exception is
+    spark-token-provider-kafka at ${spark.token.provider.version} = 4.0.0, same 4.0 line."""
+    profile = _spark_profile()
+    dependencies = profile.findall("m:dependencies/m:dependency", NS)
+    managed = profile.findall("m:dependencyManagement/m:dependencies/m:dependency", NS)
+    spark_deps = [d for d in dependencies if d.findtext("m:groupId", namespaces=NS) == "org.apache.spark"]
+    assert [d.findtext("m:artifactId", namespaces=NS) for d in spark_deps] == [
+        "spark-sql-kafka-0-10_${scala.binary.version}"
+    ]
+    assert all(d.findtext("m:version", namespaces=NS) == "${spark.version}" for d in spark_deps)
+    exceptions = [
+        (d.findtext("m:artifactId", namespaces=NS), d.findtext("m:version", namespaces=NS))
+        for d in managed
+        if d.findtext("m:groupId", namespaces=NS) == "org.apache.spark"
+    ]
+    assert exceptions == [(TOKEN_PROVIDER, "${spark.token.provider.version}")]
+    token, spark = _pom_property("spark.token.provider.version"), _pom_property("spark.version")
+    assert token == "4.0.0"
+    assert token.split(".")[:2] == spark.split(".")[:2]
+
+
+def test_should_resolve_connector_jars_at_the_spark_version() -> None:
+    """The resolved Spark jars (make jars) carry spark.version, save the token provider at 4.0.0."""
+    folder = Path(os.environ.get(SPARK_JARS_ENV) or REPO_ROOT / ".local" / "jars" / "spark")
+    jars = sorted(p.name for p in folder.glob("*.jar"))
+    if not jars:
+        pytest.skip(f"no resolved jars in {folder}: `make test` resolves them first (make jars)")
+    spark, scala = _pom_property("spark.version"), _pom_property("scala.binary.version")
+    token = _pom_property("spark.token.provider.version")
+    spark_jars = {
+        m.group(1): m.group(2)
+        for m in (re.fullmatch(rf"(spark-[a-z0-9-]+_{scala})-(\d+\.\d+\.\d+)\.jar", j) for j in jars)
+        if m
+    }
+    assert spark_jars == {
+        f"spark-sql-kafka-0-10_{scala}": spark,
+        f"spark-token-provider-kafka-0-10_{scala}": token,
+    }
+    assert any(j.startswith("kafka-clients-") for j in jars)
+    assert f"postgresql-{_pom_property('postgresql.jdbc.version')}.jar" in jars
+
+
+def test_should_bake_the_jars_of_the_poms_spark_profile_into_the_image() -> None:
+    """The image's Maven stage resolves `-P spark` of images/jars/pom.xml into /opt/spark/jars."""
+    text = SPARK_DOCKERFILE.read_text(encoding="utf-8")
+    assert "COPY images/jars/pom.xml images/jars/settings.xml ./" in text
+    assert re.search(r"mvn .*-s settings\.xml -f pom\.xml -P spark", text)
+    assert "dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=/jars" in text
+    assert "COPY --from=jars /jars/ /opt/spark/jars/" in text
+
+
+def test_should_never_download_jars_at_submit_time(rendered: list[dict]) -> None:
+    """No deps.packages or spark.jars.packages: they need Ivy and internet inside the cluster."""
+    for name in ("enrichment", "aggregation"):
+        spec = find(rendered, "SparkApplication", name)["spec"]
+        assert "deps" not in spec
+        assert not {"spark.jars.packages", "spark.jars"} & set(spec.get("sparkConf", {}))
+
+
+def test_should_run_python_3_11_in_both_images() -> None:
+    """pyproject requires Python >= 3.11; the producer image and the Spark image's venv run 3.11."""
+    requires = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["requires-python"]
+    assert requires == ">=3.11"
+    (producer_base,) = set(_dockerfile_froms(PRODUCER_DOCKERFILE))
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", producer_base)
+    spark = SPARK_DOCKERFILE.read_text(encoding="utf-8")
+    assert "python3.11 python3.11-venv" in spark
+    assert "python3.11 -m venv /opt/venv" in spark
+    assert "PYSPARK_PYTHON=/opt/venv/bin/python3" in spark
+
+
+def test_should_validate_against_the_kind_nodes_kubernetes_version() -> None:
+    """The Kubernetes version of the tests is the pinned kind node's (kindest/node:v1.36.1)."""
+    assert KUBE_VERSION == kind_node_version() == "1.36.1"
+    config = yaml.safe_load((REPO_ROOT / "k8s" / "kind-config.yaml").read_text(encoding="utf-8"))
+    assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert _kind_mk_variable("KIND_VERSION") == "v0.32.0"
+
+
+def test_should_install_the_operator_release_whose_crd_the_tests_use(shared_schemas: Path) -> None:
+    """kind.mk pins the spark-operator chart 2.5.2, the release of shared/schemas' CRD."""
+    version = _kind_mk_variable("KIND_SPARK_OPERATOR_VERSION")
+    assert version == "2.5.2"
+    sources = (shared_schemas_dir() / "SOURCES.md").read_text(encoding="utf-8")
+    assert f"tag `v{version}`" in sources

@@ -1,0 +1,125 @@
+"""Strict offline validation of rendered objects: core kinds and SparkApplications.
+
+- Core kinds: kubernetes-validate's strict schemas (unknown fields rejected) of the newest
+  Kubernetes version it bundles that is not newer than the kind node's.
+- SparkApplication: the operator's CRD from shared/schemas (see SOURCES.md there), turned into a
+  strict JSON schema the way kubeconform's openapi2jsonschema does.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+from kubernetes_validate.utils import all_versions
+
+from .render import KUBE_VERSION, REPO_ROOT
+
+__all__ = [
+    "CRD_FILE_NAME",
+    "CRD_SHA256",
+    "core_schema_version",
+    "shared_schemas_dir",
+    "spark_application_errors",
+    "strict_crd_schema",
+    "validate_core_object",
+]
+
+CRD_FILE_NAME = "sparkoperator.k8s.io_sparkapplications.yaml"
+# From shared/schemas/SOURCES.md: the CRD of kubeflow/spark-operator v2.5.2, byte for byte.
+CRD_SHA256 = "ecd9c14fcadb9d5f8ced4c4ee31920548ea53a892e0a69c3e43aa758bfca6d94"
+SHARED_DIR_ENV = "TICKET_PIPELINE_SHARED_DIR"
+
+
+def shared_schemas_dir() -> Path:
+    """Return shared/schemas: $TICKET_PIPELINE_SHARED_DIR/schemas, else <repo>/../shared/schemas."""
+    shared = os.environ.get(SHARED_DIR_ENV)
+    base = Path(shared) if shared else REPO_ROOT.parent / "shared"
+    return base / "schemas"
+
+
+def core_schema_version(kube_version: str = KUBE_VERSION) -> str:
+    """Return the newest Kubernetes version kubernetes-validate bundles that is <= kube_version."""
+    wanted = _minor(kube_version)
+    usable = [v for v in all_versions() if _minor(v) <= wanted]
+    if not usable:
+        raise LookupError(f"kubernetes-validate bundles no schema <= {kube_version}")
+    return max(usable, key=lambda v: tuple(int(part) for part in v.split(".")))
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.removeprefix("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+def validate_core_object(obj: Mapping[str, Any], kube_version: str = KUBE_VERSION) -> None:
+    """Validate a core object strictly; raise kubernetes_validate.ValidationError on any error.
+
+    Raises kubernetes_validate.SchemaNotFoundError for kinds it has no schema of (CRs).
+    """
+    kubernetes_validate.validate(dict(obj), core_schema_version(kube_version), strict=True)
+
+
+def strict_crd_schema(schema: Any) -> Any:
+    """Return a copy of a CRD's openAPIV3Schema as a strict Draft 7 JSON schema.
+
+    x-kubernetes-int-or-string becomes anyOf integer/string; every object schema with
+    properties gets additionalProperties: false unless it is x-kubernetes-preserve-unknown-fields.
+    """
+    if isinstance(schema, list):
+        return [strict_crd_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {key: strict_crd_schema(value) for key, value in schema.items()}
+    if converted.pop("x-kubernetes-int-or-string", False):
+        converted.pop("type", None)
+        converted["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if (
+        "properties" in converted
+        and not converted.get("x-kubernetes-preserve-unknown-fields")
+        and "additionalProperties" not in converted
+    ):
+        converted["additionalProperties"] = False
+    return converted
+
+
+@functools.cache
+def _spark_application_validator() -> jsonschema.Draft7Validator:
+    path = shared_schemas_dir() / CRD_FILE_NAME
+    crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+    versions = {v["name"]: v for v in crd["spec"]["versions"]}
+    schema = strict_crd_schema(copy.deepcopy(versions["v1beta2"]["schema"]["openAPIV3Schema"]))
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def crd_sha256() -> str:
+    """Return the sha256 of the CRD file in use."""
+    return hashlib.sha256((shared_schemas_dir() / CRD_FILE_NAME).read_bytes()).hexdigest()
+
+
+def spark_application_errors(app: Mapping[str, Any]) -> list[str]:
+    """Return every violation of the SparkApplication CRD (strict) and of its ObjectMeta."""
+    errors = [
+        f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
+        for error in _spark_application_validator().iter_errors(dict(app))
+    ]
+    if app.get("apiVersion") != "sparkoperator.k8s.io/v1beta2":
+        errors.append(f"apiVersion: {app.get('apiVersion')!r} is not sparkoperator.k8s.io/v1beta2")
+    # The CRD leaves metadata open; check it as the ObjectMeta of a core object instead.
+    try:
+        validate_core_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": app["metadata"]})
+    except kubernetes_validate.ValidationError as error:
+        errors.append(f"metadata: {error.message}")
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", app["metadata"].get("name", "")):
+        errors.append("metadata.name: not a DNS-1035 label")
+    return errors
