@@ -1,0 +1,71 @@
+"""README's Kubernetes commands name exactly what the chart renders and the Makefile offers."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from .render import REPO_ROOT, find, render_chart
+
+README = (REPO_ROOT / "README.md").read_text()
+KUBERNETES_SECTION = README[README.index("## Kubernetes") :]
+
+
+def commands(prefix: str) -> list[str]:
+    """Every README line (inside code blocks or backticks) that starts with `prefix`."""
+    found = re.findall(rf"(?:^|`){re.escape(prefix)}[^`\n#]*", KUBERNETES_SECTION, re.M)
+    return [c.lstrip("`").strip() for c in found]
+
+
+def test_should_port_forward_to_services_and_ports_the_chart_renders():
+    """Each `kubectl port-forward svc/NAME LOCAL:REMOTE` targets a rendered Service port."""
+    objects = render_chart()
+    forwards = commands("kubectl port-forward")
+    assert {f.split()[2] for f in forwards} >= {
+        "svc/console",
+        "svc/enrichment-ui-svc",
+        "svc/aggregation-ui-svc",
+    }
+    for forward in forwards:
+        service, ports = forward.split()[2].removeprefix("svc/"), forward.split()[3]
+        remote = int(ports.split(":")[1])
+        if service.endswith("-ui-svc"):
+            # Created by the operator from the app's spark.ui.port while the driver runs.
+            app = find(objects, "SparkApplication", service.removesuffix("-ui-svc"))
+            assert int(app["spec"]["sparkConf"]["spark.ui.port"]) == remote
+        else:
+            rendered = find(objects, "Service", service)
+            assert remote in [p["port"] for p in rendered["spec"]["ports"]]
+
+
+def test_should_scale_the_deployment_named_producer():
+    """`kubectl scale deploy producer` names the rendered producer Deployment."""
+    scales = commands("kubectl scale deploy")
+    assert scales and all(s.split()[3] == "producer" for s in scales)
+    assert find(render_chart(), "Deployment", "producer")
+
+
+def test_should_exec_into_the_postgresql_pod_and_read_its_secret():
+    """The psql and password commands name the StatefulSet's first pod and the Secret."""
+    objects = render_chart()
+    assert find(objects, "StatefulSet", "postgresql")
+    assert "kubectl exec -it postgresql-0" in KUBERNETES_SECTION
+    assert find(objects, "Secret", "postgresql")
+    assert "kubectl get secret postgresql" in KUBERNETES_SECTION
+
+
+def test_should_install_the_chart_with_the_release_name_of_the_readme():
+    """`helm install ticket-pipeline charts/` is the command, and charts/ is the chart."""
+    assert "helm install ticket-pipeline charts/" in KUBERNETES_SECTION
+    assert (REPO_ROOT / "charts" / "Chart.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    "target", sorted(set(re.findall(r"(?:^|`)make ([a-z][a-z-]+)", KUBERNETES_SECTION, re.M)))
+)
+def test_should_offer_every_make_target_the_readme_uses(target):
+    """Every `make <target>` of the Kubernetes section is a target of the Makefile."""
+    listed = subprocess.run(["make", "-pRrq", "-C", str(REPO_ROOT)], capture_output=True, text=True).stdout
+    assert re.search(rf"^{re.escape(target)}:", listed, re.M), f"no make target {target}"
