@@ -1,4 +1,4 @@
-"""A streaming query listener that logs a progress line every few seconds."""
+"""A streaming query listener: progress lines every few seconds, offsets mirrored to Kafka."""
 
 from __future__ import annotations
 
@@ -7,29 +7,40 @@ import time
 
 from pyspark.sql.streaming import StreamingQueryListener
 
+from jobs.offsets import OffsetCommitter, parse_end_offsets
+
 __all__ = ["ProgressLogger"]
 
 logger = logging.getLogger(__name__)
 
 
 class ProgressLogger(StreamingQueryListener):
-    """Logs batches, rows, rates and how far the job is behind the topic.
+    """Logs batches, rows, rates and how far the job is behind the topic, and hands each
+    batch's end offsets to an OffsetCommitter.
 
-    Runs on the listener bus thread: it only formats and logs, never blocks.
+    A listener hears every query of the session; this one follows the query whose id
+    it is given. It runs on the listener bus thread: it only logs and queues, never blocks.
     """
 
-    def __init__(self, job: str, interval_seconds: float) -> None:
+    def __init__(self, job: str, interval_seconds: float, committer: OffsetCommitter | None = None) -> None:
         self._job = job
         self._interval = interval_seconds
+        self._committer = committer
         self._next = 0.0
+        self.query_id: str | None = None
         self.rows_total = 0
         self.batches = 0
 
     def onQueryStarted(self, event) -> None:
-        logger.info("%s: query %s started (run %s)", self._job, event.id, event.runId)
+        if str(event.id) == self.query_id or event.name == self._job:
+            logger.info("%s: query %s started (run %s)", self._job, event.id, event.runId)
 
     def onQueryProgress(self, event) -> None:
         progress = event.progress
+        if str(progress.id) != self.query_id:
+            return
+        if self._committer and progress.sources:
+            self._committer.submit(parse_end_offsets(progress.sources[0].endOffset))
         self.rows_total += progress.numInputRows
         self.batches += 1
         now = time.monotonic()
@@ -56,6 +67,8 @@ class ProgressLogger(StreamingQueryListener):
         pass
 
     def onQueryTerminated(self, event) -> None:
+        if str(event.id) != self.query_id:
+            return
         if event.exception:
             logger.error("%s: query terminated with an error: %s", self._job, event.exception)
         else:

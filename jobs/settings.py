@@ -57,6 +57,12 @@ class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings):
         "Where a new checkpoint starts reading the topic",
         one_of("earliest", "latest"),
     )
+    consumer_group: str = setting(
+        "CONSUMER_GROUP",
+        "--consumer-group",
+        "",
+        "Kafka consumer group the processed offsets are mirrored to; empty = ticket-pipeline-<job>",
+    )
     jars_dir: str = setting(
         "SPARK_JARS_DIR",
         "--jars-dir",

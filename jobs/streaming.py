@@ -19,11 +19,12 @@ from pyspark.sql.streaming import StreamingQuery
 from core.contract import TABLES
 from core.postgres import DatabaseUnavailable, connection
 from core.settings import LOCAL_DIR, SettingError, load, mask_url
+from jobs.offsets import OffsetCommitter
 from jobs.progress import ProgressLogger
 from jobs.settings import JobSettings
 from jobs.spark_session import build_session, kafka_stream
 
-__all__ = ["JobSpec", "check_dependencies", "run_job", "run_main", "start_query"]
+__all__ = ["JobSpec", "RunningQuery", "check_dependencies", "run_job", "run_main", "start_query"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class JobSpec:
 
     def ui_port(self, settings: JobSettings) -> int:
         return settings.ui_port or self.default_ui_port
+
+    def consumer_group(self, settings: JobSettings) -> str:
+        return settings.consumer_group or f"ticket-pipeline-{self.name}"
 
 
 def configure_logging() -> None:
@@ -75,10 +79,34 @@ def check_dependencies(settings: JobSettings, connect_timeout_seconds: float = 2
         raise SettingError(str(e)) from e
 
 
-def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> StreamingQuery:
-    """Start the job's query on the tickets topic."""
+class RunningQuery:
+    """A started query with its progress listener and offset committer."""
+
+    def __init__(self, spark: SparkSession, query: StreamingQuery, listener: ProgressLogger, committer):
+        self.spark = spark
+        self.query = query
+        self.listener = listener
+        self.committer = committer
+
+    def stop(self, timeout_seconds: float = 30) -> None:
+        """Stop between two micro-batches, so a clean stop never interrupts a write."""
+        deadline = time.monotonic() + timeout_seconds
+        query = self.query
+        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        query.stop()
+        self.spark.streams.removeListener(self.listener)
+        if self.committer:
+            self.committer.close()
+
+
+def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> RunningQuery:
+    """Start the job's query on the tickets topic, with progress lines and offset commits."""
+    committer = OffsetCommitter(settings.bootstrap_servers, spec.consumer_group(settings))
+    listener = ProgressLogger(spec.name, settings.progress_interval_seconds, committer)
+    spark.streams.addListener(listener)
     trigger = f"{settings.trigger_interval_seconds:g} seconds"
-    return (
+    query = (
         kafka_stream(spark, settings)
         .writeStream.queryName(spec.name)
         .foreachBatch(spec.batch_function(settings))
@@ -86,32 +114,27 @@ def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> St
         .trigger(processingTime=trigger)
         .start()
     )
-
-
-def _stop_between_batches(query: StreamingQuery, timeout_seconds: float = 30) -> None:
-    """Stop when no micro-batch is running, so a clean stop never interrupts a write."""
-    deadline = time.monotonic() + timeout_seconds
-    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    query.stop()
+    listener.query_id = str(query.id)
+    return RunningQuery(spark, query, listener, committer)
 
 
 def run_job(spec: JobSpec, settings: JobSettings) -> int:
     """Run until SIGINT/SIGTERM (exit 0) or a query failure (exit 1)."""
     check_dependencies(settings)
     spark = build_session(spec.name, settings, spec.ui_port(settings))
-    spark.streams.addListener(ProgressLogger(spec.name, settings.progress_interval_seconds))
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    query = start_query(spark, spec, settings)
+    running = start_query(spark, spec, settings)
+    query = running.query
     logger.info(
-        "%s: reading %s from %s, writing %s, checkpoint %s, Spark UI %s",
+        "%s: reading %s from %s, writing %s, checkpoint %s, offsets mirrored to group %s, Spark UI %s",
         spec.name,
         settings.topic,
         settings.bootstrap_servers,
         mask_url(settings.database_url),
         spec.checkpoint_dir(settings),
+        spec.consumer_group(settings),
         spark.sparkContext.uiWebUrl,
     )
     try:
@@ -122,7 +145,7 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
     finally:
         if query.isActive:
             logger.info("%s: stopping after the current micro-batch", spec.name)
-            _stop_between_batches(query)
+        running.stop()
         error = query.exception()
         spark.stop()
     if error is not None:

@@ -33,34 +33,33 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]
     assert producer.flush(30) == 0
 
 
+def job_settings(module, bootstrap: str, topic: str, database_url: str, checkpoints: Path, *extra: str):
+    """Settings of one job for a test: its own checkpoint, small batches, no trigger delay."""
+    settings_class = EnrichmentSettings if module is enrichment else AggregationSettings
+    argv = [
+        "--bootstrap-servers", bootstrap,
+        "--topic", topic,
+        "--database-url", database_url,
+        "--checkpoint-dir", str(checkpoints / module.SPEC.name),
+        "--trigger-interval-seconds", "0",
+        "--max-offsets-per-trigger", "150",
+        *(["--console-rows", "2"] if module is enrichment else []),
+        *extra,
+    ]  # fmt: skip
+    return load(settings_class, argv, environ={})
+
+
 def run_both_jobs(spark, bootstrap: str, topic: str, database_url: str, checkpoints: Path) -> None:
     """Run each job's query until everything in the topic is processed, then stop it."""
-    for module, settings_class in ((enrichment, EnrichmentSettings), (aggregation, AggregationSettings)):
-        settings = load(
-            settings_class,
-            [
-                "--bootstrap-servers",
-                bootstrap,
-                "--topic",
-                topic,
-                "--database-url",
-                database_url,
-                "--checkpoint-dir",
-                str(checkpoints / module.SPEC.name),
-                "--trigger-interval-seconds",
-                "0",
-                "--max-offsets-per-trigger",
-                "150",
-                *(["--console-rows", "2"] if module is enrichment else []),
-            ],
-            environ={},
+    for module in (enrichment, aggregation):
+        running = start_query(
+            spark, module.SPEC, job_settings(module, bootstrap, topic, database_url, checkpoints)
         )
-        query = start_query(spark, module.SPEC, settings)
         try:
-            query.processAllAvailable()
+            running.query.processAllAvailable()
         finally:
-            query.stop()
-        assert query.exception() is None
+            running.stop()
+        assert running.query.exception() is None
 
 
 def fetch(database_url: str, statement: str, params: tuple = ()) -> list[tuple]:

@@ -1,0 +1,73 @@
+"""Commits each finished micro-batch's Kafka offsets to a consumer group, for visibility.
+
+Spark keeps its offsets in the checkpoint and never commits them to Kafka, so Kafka
+tools (Redpanda Console, kafka-consumer-groups, rpk, lag exporters) see no consumer
+for the jobs. After each batch we commit the batch's end offsets to a named group.
+The checkpoint stays the source of truth for where a job resumes; the group is only
+a mirror of it, so a failed commit is logged and never stops the job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+__all__ = ["OffsetCommitter", "parse_end_offsets"]
+
+logger = logging.getLogger(__name__)
+
+
+def parse_end_offsets(end_offset_json: str | None) -> list[TopicPartition]:
+    """Spark's source endOffset JSON ({"topic": {"0": 42}}) as Kafka TopicPartitions."""
+    if not end_offset_json:
+        return []
+    offsets = json.loads(end_offset_json)
+    return [
+        TopicPartition(topic, int(partition), int(offset))
+        for topic, partitions in offsets.items()
+        for partition, offset in partitions.items()
+    ]
+
+
+class OffsetCommitter:
+    """Commits offsets on its own thread, so the listener that submits them never blocks."""
+
+    def __init__(self, bootstrap_servers: str, group_id: str) -> None:
+        self.group_id = group_id
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "log_level": 3,
+            }
+        )
+        self._pending: queue.Queue[list[TopicPartition] | None] = queue.Queue(maxsize=64)
+        self._thread = threading.Thread(target=self._run, name=f"commit-{group_id}", daemon=True)
+        self._thread.start()
+
+    def submit(self, offsets: list[TopicPartition]) -> None:
+        """Queue offsets for commit; when the queue is full the oldest are superseded anyway."""
+        if not offsets:
+            return
+        try:
+            self._pending.put_nowait(offsets)
+        except queue.Full:
+            logger.warning("offset commits for %s are falling behind; skipping one", self.group_id)
+
+    def close(self, timeout_seconds: float = 10) -> None:
+        """Commit what is queued, then close the consumer."""
+        self._pending.put(None)
+        self._thread.join(timeout_seconds)
+
+    def _run(self) -> None:
+        while (offsets := self._pending.get()) is not None:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as e:
+                logger.warning("could not commit offsets to group %s: %s", self.group_id, e)
+        self._consumer.close()
