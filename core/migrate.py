@@ -7,10 +7,11 @@ Helm chart's migrate Job all run this same command.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass
 
-from core.migrations import MIGRATIONS, apply_migrations
+from core.migrations import MIGRATIONS, apply_migrations, grant_writer
 from core.postgres import DatabaseUnavailable, connection, wait_for_database
 from core.settings import DatabaseSettings, SettingError, at_least, load, mask_url, setting
 
@@ -28,6 +29,12 @@ class MigrateSettings(DatabaseSettings):
         "How long to wait for PostgreSQL to accept connections",
         at_least(0),
     )
+    writer_role: str = setting(
+        "DATABASE_WRITER_ROLE",
+        "--writer-role",
+        "tickets_writer",
+        "Role of the Spark jobs, granted only what they need; created when DATABASE_WRITER_PASSWORD is set",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         with connection(settings.database_url, application_name="migrate") as conn:
             applied = apply_migrations(conn)
+            writer_password = os.environ.get("DATABASE_WRITER_PASSWORD")
+            if not grant_writer(conn, settings.writer_role, writer_password):
+                logger.warning(
+                    "role %s does not exist and DATABASE_WRITER_PASSWORD is not set:"
+                    " the jobs will need another role with rights on the tables",
+                    settings.writer_role,
+                )
     except (SettingError, DatabaseUnavailable) as e:
         logger.error("%s", e)
         return 1

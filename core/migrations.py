@@ -15,7 +15,7 @@ from psycopg2 import sql
 
 from core.contract import FIELDS, TABLES, TYPE_TEAMS, TicketType
 
-__all__ = ["MIGRATIONS", "Migration", "apply_migrations"]
+__all__ = ["MIGRATIONS", "WRITER_PRIVILEGES", "Migration", "apply_migrations", "grant_writer"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,3 +142,43 @@ def apply_migrations(conn) -> list[Migration]:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK_ID,))
             conn.commit()
     return applied_now
+
+
+# What the Spark jobs need, and nothing more: no DDL, no DELETE, no TRUNCATE.
+WRITER_PRIVILEGES: dict[str, tuple[str, ...]] = {
+    TABLES.tickets: ("SELECT", "INSERT"),
+    TABLES.rejected: ("SELECT", "INSERT"),
+    TABLES.aggregation: ("SELECT", "INSERT", "UPDATE"),
+    TABLES.aggregation_seen: ("SELECT", "INSERT"),
+}
+
+
+def grant_writer(conn, role: str, password: str | None) -> bool:
+    """Give the jobs' role exactly WRITER_PRIVILEGES; create it first when a password is given.
+
+    Return False when the role does not exist and cannot be created (no password given).
+    Runs on every migrate, so a role created after the tables still gets its rights.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        exists = cur.fetchone() is not None
+        if password is not None:
+            verb = "ALTER" if exists else "CREATE"
+            cur.execute(
+                sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                    sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
+                )
+            )
+        elif not exists:
+            conn.rollback()
+            return False
+        for table, privileges in WRITER_PRIVILEGES.items():
+            cur.execute(
+                sql.SQL("GRANT {} ON {} TO {}").format(
+                    sql.SQL(", ").join(sql.SQL(p) for p in privileges),
+                    sql.Identifier(table),
+                    sql.Identifier(role),
+                )
+            )
+    conn.commit()
+    return True

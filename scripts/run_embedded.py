@@ -61,13 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     supervisor = None
     try:
         broker.start()
+        jobs_env = env
         if postgres:
             postgres.start()
-            env.update(DATABASE_URL=postgres.database_url, PGPASSWORD=postgres.password)
+            env.update(DATABASE_URL=postgres.database_url, PGPASSFILE=str(postgres.pgpass_file))
+            env.pop("PGPASSWORD", None)
+            # The jobs run as the least-privileged role; migrations as the owner.
+            jobs_env = dict(env, DATABASE_URL=postgres.writer_url)
         subprocess.run([sys.executable, "-m", "core.migrate"], env=env, check=True, cwd=REPO_ROOT)
-        supervisor = Supervisor(_services(env, data))
+        supervisor = Supervisor(_services(env, jobs_env, data))
         supervisor.start()
-        _print_banner(env, broker, postgres, data)
+        _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data)
         supervisor.run_until_stopped()
     except (MissingPrerequisite, RuntimeError, subprocess.CalledProcessError) as e:
         logger.error("%s", e)
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _services(env: dict[str, str], data: Path) -> list[Service]:
+def _services(env: dict[str, str], jobs_env: dict[str, str], data: Path) -> list[Service]:
     python = sys.executable
     logs = data / "logs"
     checkpoints = data / "checkpoints"
@@ -94,20 +98,20 @@ def _services(env: dict[str, str], data: Path) -> list[Service]:
         Service(
             "enrichment",
             [python, "-m", "jobs.enrichment"],
-            dict(env, CHECKPOINT_DIR=str(checkpoints / "enrichment")),
+            dict(jobs_env, CHECKPOINT_DIR=str(checkpoints / "enrichment")),
             logs / "enrichment.log",
         ),
         Service(
             "aggregation",
             [python, "-m", "jobs.aggregation"],
-            dict(env, CHECKPOINT_DIR=str(checkpoints / "aggregation")),
+            dict(jobs_env, CHECKPOINT_DIR=str(checkpoints / "aggregation")),
             logs / "aggregation.log",
         ),
     ]
 
 
 def _print_banner(
-    env: dict[str, str], broker: KafkaBroker, postgres: PostgresServer | None, data: Path
+    env: dict[str, str], jobs_url: str, broker: KafkaBroker, postgres: PostgresServer | None, data: Path
 ) -> None:
     topic = env.get("TICKETS_TOPIC", TOPIC)
     psql = (
@@ -121,7 +125,7 @@ def _print_banner(
                 "",
                 "ticket-pipeline is running (Ctrl-C stops it)",
                 f"  Kafka broker     {broker.bootstrap_servers}  topic {topic}",
-                f"  PostgreSQL       {mask_url(env['DATABASE_URL'])}",
+                f"  PostgreSQL       {mask_url(env['DATABASE_URL'])} (jobs: {mask_url(jobs_url)})",
                 f"  query it         {psql}",
                 "  Spark UIs        http://127.0.0.1:4040 (enrichment)  http://127.0.0.1:4041 (aggregation)",
                 f"  data, logs       {data}",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from core.migrations import apply_migrations
+from core.migrations import apply_migrations, grant_writer
 from core.postgres import connect
 from core.settings import LOCAL_DIR
 from scripts.embedded.kafka_broker import KafkaBroker
@@ -65,7 +65,9 @@ def postgres_server() -> Iterator[PostgresServer]:
     root.chmod(0o755)
     server = PostgresServer(root, port=free_port())
     server.start()
-    os.environ["PGPASSWORD"] = server.password
+    # libpq finds both roles' passwords there (the owner's and the jobs' writer role).
+    os.environ["PGPASSFILE"] = str(server.pgpass_file)
+    os.environ.pop("PGPASSWORD", None)
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
@@ -87,9 +89,16 @@ def database_url(postgres_server) -> Iterator[str]:
     url = postgres_server.create_database(name)
     conn = connect(url, application_name="tests")
     apply_migrations(conn)
+    grant_writer(conn, postgres_server.writer, password=None)
     conn.close()
     yield url
     postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def writer_url(database_url, postgres_server) -> str:
+    """The same database as `database_url`, as the jobs' least-privileged role."""
+    return database_url.replace(f"//{postgres_server.name}@", f"//{postgres_server.writer}@", 1)
 
 
 @pytest.fixture(scope="session")

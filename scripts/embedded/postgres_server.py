@@ -1,9 +1,11 @@
 """A private PostgreSQL server from the system's binaries, with its data in one folder.
 
-The first start runs initdb with password (scram) authentication, creates the
-application role and database, and keeps their generated password in
-`<data_dir>/../credentials` (mode 0600). PostgreSQL refuses to run as root, so under
-root the server runs as the `postgres` system user.
+The first start runs initdb with password (scram) authentication and creates two
+roles: `tickets`, owner of the database `tickets` (migrations), and `tickets_writer`,
+the Spark jobs' role (core.migrate grants it only what the jobs need). Their generated
+passwords are kept in `<root>/password` and `<root>/writer-password`, and in a libpq
+`<root>/pgpass` file (all mode 0600). PostgreSQL refuses to run as root, so under root
+the server runs as the `postgres` system user.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PostgresServer:
     root_dir: Path
     port: int = 5432
     name: str = "tickets"
+    writer: str = "tickets_writer"
 
     @property
     def data_dir(self) -> Path:
@@ -46,12 +49,21 @@ class PostgresServer:
         """The application's URL, without password (it is in PGPASSWORD / the pgpass file)."""
         return self.url_for(self.name)
 
-    def url_for(self, database: str) -> str:
-        return f"postgresql://{self.name}@127.0.0.1:{self.port}/{database}"
+    @property
+    def writer_url(self) -> str:
+        """The Spark jobs' URL: the least-privileged role, on the application database."""
+        return self.url_for(self.name, user=self.writer)
+
+    def url_for(self, database: str, user: str | None = None) -> str:
+        return f"postgresql://{user or self.name}@127.0.0.1:{self.port}/{database}"
 
     @property
     def password(self) -> str:
         return self._secret("password")
+
+    @property
+    def writer_password(self) -> str:
+        return self._secret("writer-password")
 
     @property
     def admin_password(self) -> str:
@@ -88,8 +100,7 @@ class PostgresServer:
                 options,
             ]
         )
-        if first_time:
-            self._create_app_role()
+        self._ensure_roles()
         logger.info("PostgreSQL ready at %s", self.database_url)
 
     def stop(self, mode: str = "fast") -> None:
@@ -133,11 +144,7 @@ class PostgresServer:
 
     def _init(self, bin_dir: Path) -> None:
         self.root_dir.mkdir(parents=True, exist_ok=True)
-        for key in ("password", "admin-password"):
-            path = self.root_dir / key
-            if not path.exists():
-                path.write_text(secrets.token_urlsafe(24))
-                path.chmod(0o600)
+        self._write_secrets()
         pwfile = self.root_dir / "initdb-pwfile"
         pwfile.write_text(self.admin_password)
         self._chown(self.root_dir, pwfile)
@@ -159,16 +166,41 @@ class PostgresServer:
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        self.pgpass_file.write_text(f"127.0.0.1:{self.port}:*:{self.name}:{self.password}\n")
-        self.pgpass_file.chmod(0o600)
 
-    def _create_app_role(self) -> None:
+    def _ensure_roles(self) -> None:
+        """Create the owner and writer roles and the database where missing (older data too)."""
+        self._write_secrets()
+        conn = self.admin_connection()
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolname FROM pg_roles")
+            roles = {row[0] for row in cur.fetchall()}
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.name,))
+            has_database = cur.fetchone() is not None
+        conn.close()
         self._admin_execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(self.name), sql.Literal(self.password)
+            *(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
+                for role, password in ((self.name, self.password), (self.writer, self.writer_password))
+                if role not in roles
             )
         )
-        self.create_database(self.name)
+        if not has_database:
+            self.create_database(self.name)
+
+    def _write_secrets(self) -> None:
+        """Generate each missing password once; (re)write the pgpass file of both roles."""
+        for key in ("password", "writer-password", "admin-password"):
+            path = self.root_dir / key
+            if not path.exists():
+                path.write_text(secrets.token_urlsafe(24))
+                path.chmod(0o600)
+        self.pgpass_file.write_text(
+            f"127.0.0.1:{self.port}:*:{self.name}:{self.password}\n"
+            f"127.0.0.1:{self.port}:*:{self.writer}:{self.writer_password}\n"
+        )
+        self.pgpass_file.chmod(0o600)
 
     def _secret(self, key: str) -> str:
         path = self.root_dir / key

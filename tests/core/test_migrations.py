@@ -61,3 +61,61 @@ def test_the_schema_refuses_a_type_outside_the_contract(database_url):
     conn = psycopg2.connect(database_url)
     assert apply_migrations(conn) == []
     conn.close()
+
+
+def test_the_jobs_role_may_write_tickets_but_not_delete_or_change_the_schema(database_url, writer_url):
+    """tickets_writer can INSERT and SELECT, but DELETE, TRUNCATE, DROP and CREATE TABLE fail."""
+    conn = psycopg2.connect(writer_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO tickets (ticket_id, client_id, created_at, request, type, priority, team,"
+            " kafka_topic, kafka_partition, kafka_offset, enriched_at)"
+            " VALUES (gen_random_uuid(), 'CLI-000001', now(), 'x', 'question', 'low',"
+            " 'Support Information', 't', 0, 0, now())"
+        )
+        cur.execute("SELECT count(*) FROM tickets")
+        assert cur.fetchone() == (1,)
+        for statement in (
+            "DELETE FROM tickets",
+            "TRUNCATE tickets_aggregation",
+            "DROP TABLE tickets_rejected",
+            "CREATE TABLE intruder (x int)",
+            "UPDATE tickets SET priority = 'high'",
+        ):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(statement)
+    conn.close()
+
+
+def test_migrate_creates_the_jobs_role_when_given_its_password(postgres_server):
+    """With DATABASE_WRITER_PASSWORD, core.migrate creates the role, which can then log in and write."""
+    url = postgres_server.create_database("writer_created")
+    admin = postgres_server.admin_connection()
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("ALTER ROLE tickets CREATEROLE")  # a cluster owner, like the chart's POSTGRES_USER
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSFILE"}
+    env.update(
+        DATABASE_URL=url,
+        PGPASSWORD=postgres_server.password,
+        DATABASE_WRITER_ROLE="chart_writer",
+        DATABASE_WRITER_PASSWORD="s3cret-writer",
+    )
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "core.migrate"], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        writer = psycopg2.connect(url.replace("//tickets@", "//chart_writer@"), password="s3cret-writer")
+        with writer.cursor() as cur:
+            cur.execute("SELECT count(*) FROM tickets_aggregation")
+            assert cur.fetchone() == (0,)
+        writer.close()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("ALTER ROLE tickets NOCREATEROLE")
+        postgres_server.drop_database("writer_created")
+        with admin.cursor() as cur:
+            cur.execute("DROP ROLE IF EXISTS chart_writer")
+        admin.close()

@@ -41,7 +41,7 @@ def wait_for_lag(
 
 
 def test_each_job_commits_its_offsets_to_a_named_group_whose_lag_reaches_zero(
-    spark, kafka_broker, topic, database_url, tmp_path
+    spark, kafka_broker, topic, writer_url, tmp_path
 ):
     """Lag shows the unprocessed tickets while a job is stopped, and drops to 0 once it drains."""
     from jobs.streaming import start_query
@@ -52,7 +52,7 @@ def test_each_job_commits_its_offsets_to_a_named_group_whose_lag_reaches_zero(
 
     def drain(module) -> str:
         group = f"lag-{topic}-{module.SPEC.name}"
-        settings = job_settings(module, bootstrap, topic, database_url, tmp_path, "--consumer-group", group)
+        settings = job_settings(module, bootstrap, topic, writer_url, tmp_path, "--consumer-group", group)
         running = start_query(spark, module.SPEC, settings)
         try:
             running.query.processAllAvailable()

@@ -94,7 +94,7 @@ def assert_tables_hold(database_url: str, tickets: list[dict], bad: list[bytes |
 
 
 def test_valid_tickets_are_stored_once_and_bad_records_rejected(
-    spark, kafka_broker, topic, database_url, tmp_path
+    spark, kafka_broker, topic, database_url, writer_url, tmp_path
 ):
     """Every valid ticket lands once with its team, every bad record with its reason, counts exact."""
     generator = TicketGenerator(clients=40, seed=5)
@@ -104,7 +104,7 @@ def test_valid_tickets_are_stored_once_and_bad_records_rejected(
     records += [(b"bad", value) for value in CORPUS]
     produce(kafka_broker.bootstrap_servers, topic, records)
 
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, database_url, tmp_path)
+    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
 
     assert_tables_hold(database_url, tickets, CORPUS)
     lineage = fetch(
@@ -116,12 +116,14 @@ def test_valid_tickets_are_stored_once_and_bad_records_rejected(
     assert lineage == [(len(tickets),)]
 
 
-def test_a_replayed_batch_and_a_restart_change_nothing(spark, kafka_broker, topic, database_url, tmp_path):
+def test_a_replayed_batch_and_a_restart_change_nothing(
+    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+):
     """Deleting the last commit makes Spark replay a batch; rows and counts stay exact."""
     generator = TicketGenerator(clients=40, seed=6)
     first = [generator.ticket() for _ in range(200)]
     produce(kafka_broker.bootstrap_servers, topic, [(t["client_id"].encode(), encode(t)) for t in first])
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, database_url, tmp_path)
+    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
     assert_tables_hold(database_url, first, [])
 
     # A crash between the database commit and the checkpoint commit: the batch is replayed.
@@ -134,19 +136,19 @@ def test_a_replayed_batch_and_a_restart_change_nothing(spark, kafka_broker, topi
 
     second = [generator.ticket() for _ in range(150)]
     produce(kafka_broker.bootstrap_servers, topic, [(t["client_id"].encode(), encode(t)) for t in second])
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, database_url, tmp_path)
+    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
     assert_tables_hold(database_url, first + second, [])
 
 
 def test_a_new_checkpoint_rereading_the_topic_adds_nothing(
-    spark, kafka_broker, topic, database_url, tmp_path
+    spark, kafka_broker, topic, database_url, writer_url, tmp_path
 ):
     """Even a lost checkpoint (full re-read from earliest) neither duplicates nor recounts."""
     generator = TicketGenerator(clients=40, seed=8)
     tickets = [generator.ticket() for _ in range(150)]
     produce(kafka_broker.bootstrap_servers, topic, [(t["client_id"].encode(), encode(t)) for t in tickets])
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, database_url, tmp_path)
+    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
     shutil.rmtree(tmp_path / "enrichment")
     shutil.rmtree(tmp_path / "aggregation")
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, database_url, tmp_path)
+    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
     assert_tables_hold(database_url, tickets, [])
