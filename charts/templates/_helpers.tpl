@@ -87,29 +87,63 @@ Host of the PostgreSQL client Service.
 {{- end -}}
 
 {{/*
-libpq connection URL of the pipeline's database, without the password (PGPASSWORD carries it).
+libpq connection URL of the pipeline's database as one role, without the password (PGPASSWORD
+carries it). The migrate Job connects as the owner (auth.username), the Spark jobs as the writer
+(auth.writerUsername).
+Usage: {{ include "ticket-pipeline.databaseUrl" (dict "root" $ "user" $.Values.postgresql.auth.writerUsername) }}
 */}}
 {{- define "ticket-pipeline.databaseUrl" -}}
-{{- printf "postgresql://%s@%s:5432/%s" .Values.postgresql.auth.username (include "ticket-pipeline.postgresqlHost" .) .Values.postgresql.auth.database -}}
+{{- printf "postgresql://%s@%s:5432/%s" .user (include "ticket-pipeline.postgresqlHost" .root) .root.Values.postgresql.auth.database -}}
 {{- end -}}
 
 {{/*
-Name of the Secret holding the PostgreSQL password: the user's existingSecret, or the Secret
-`postgresql` that the chart generates once.
+Name of the Secret holding the PostgreSQL passwords (the owner's and the writer's): the user's
+existingSecret, or the Secret `postgresql` that the chart generates once.
 */}}
 {{- define "ticket-pipeline.postgresql.secretName" -}}
 {{- .Values.postgresql.auth.existingSecret | default (include "ticket-pipeline.componentName" "postgresql") -}}
 {{- end -}}
 
 {{/*
-Env var PGPASSWORD read from the PostgreSQL Secret (libpq and psql pick it up by themselves).
+An env var read from a key of the PostgreSQL Secret, e.g. PGPASSWORD (libpq and psql pick it up
+by themselves) or DATABASE_WRITER_PASSWORD (the migrate Job).
+Usage: {{ include "ticket-pipeline.secretEnv" (dict "root" $ "name" "PGPASSWORD" "key" $.Values.postgresql.auth.secretKeys.writerPasswordKey) }}
 */}}
-{{- define "ticket-pipeline.pgPasswordEnv" -}}
-- name: PGPASSWORD
+{{- define "ticket-pipeline.secretEnv" -}}
+- name: {{ .name }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "ticket-pipeline.postgresql.secretName" . }}
-      key: {{ .Values.postgresql.auth.secretKeys.userPasswordKey }}
+      name: {{ include "ticket-pipeline.postgresql.secretName" .root }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/*
+PGPASSWORD of the database owner (the migrate Job only).
+*/}}
+{{- define "ticket-pipeline.ownerPasswordEnv" -}}
+{{- include "ticket-pipeline.secretEnv" (dict "root" . "name" "PGPASSWORD" "key" .Values.postgresql.auth.secretKeys.userPasswordKey) -}}
+{{- end -}}
+
+{{/*
+PGPASSWORD of the writer role (the Spark drivers, their wait-for-schema and the helm test).
+*/}}
+{{- define "ticket-pipeline.writerPasswordEnv" -}}
+{{- include "ticket-pipeline.secretEnv" (dict "root" . "name" "PGPASSWORD" "key" .Values.postgresql.auth.secretKeys.writerPasswordKey) -}}
+{{- end -}}
+
+{{/*
+Checks the schema cannot express: the writer is another role than the owner (migrate sets the
+writer's password; on the owner it would overwrite the owner's), and the two passwords live under
+two keys. Renders nothing; fails the install otherwise.
+*/}}
+{{- define "ticket-pipeline.postgresql.checkAuth" -}}
+{{- $auth := .Values.postgresql.auth -}}
+{{- if eq $auth.writerUsername $auth.username -}}
+{{- fail (printf "postgresql.auth.writerUsername must differ from postgresql.auth.username (both are %q): the Spark jobs must not connect as the owner" $auth.username) -}}
+{{- end -}}
+{{- if eq $auth.secretKeys.writerPasswordKey $auth.secretKeys.userPasswordKey -}}
+{{- fail (printf "postgresql.auth.secretKeys.writerPasswordKey must differ from userPasswordKey (both are %q): the owner and the writer have their own passwords" $auth.secretKeys.userPasswordKey) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

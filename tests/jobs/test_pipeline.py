@@ -107,6 +107,10 @@ def test_valid_tickets_are_stored_once_and_bad_records_rejected(
     run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
 
     assert_tables_hold(database_url, tickets, CORPUS)
+    # Nothing lost: every record produced is accepted, rejected, or a resent duplicate.
+    accepted = fetch(database_url, "SELECT count(*) FROM tickets")[0][0]
+    rejected = fetch(database_url, "SELECT count(*) FROM tickets_rejected")[0][0]
+    assert accepted + rejected + len(resent) == len(records)
     lineage = fetch(
         database_url,
         "SELECT count(*) FROM tickets WHERE kafka_topic = %s AND kafka_offset >= 0"

@@ -13,7 +13,8 @@ import pytest
 from .render import render_chart
 from .validation import CRD_FILE_NAME, shared_schemas_dir
 
-# Non-default values: a bigger topic, three producers, other resources, an existing Secret.
+# Non-default values: a bigger topic, three producers, other resources, an existing Secret with
+# its own keys, another writer role.
 CUSTOM_VALUES: dict[str, Any] = {
     "redpanda": {
         "topic": {"partitions": 12},
@@ -32,7 +33,11 @@ CUSTOM_VALUES: dict[str, Any] = {
         },
     },
     "postgresql": {
-        "auth": {"existingSecret": "pipeline-db", "secretKeys": {"userPasswordKey": "db-password"}}
+        "auth": {
+            "writerUsername": "pipeline_writer",
+            "existingSecret": "pipeline-db",
+            "secretKeys": {"userPasswordKey": "db-password", "writerPasswordKey": "db-writer-password"},
+        }
     },
     "spark": {
         "maxOffsetsPerTrigger": 2000000,

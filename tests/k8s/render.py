@@ -54,6 +54,7 @@ __all__ = [
     "replace_hosts",
     "run_helm",
     "run_make",
+    "secret_passwords",
     "service_host",
     "spark_pods",
     "spark_run_spec",
@@ -235,6 +236,17 @@ def replace_hosts(value: str, addresses: Mapping[str, str], namespace: str = NAM
     for service, address in addresses.items():
         value = re.sub(rf"{re.escape(service_host(service, namespace))}(:\d+)?", address, value)
     return value
+
+
+def secret_passwords(owner: str, writer: str, chart_dir: Path = CHART_DIR) -> dict[str, str]:
+    """Map the Secret keys of the chart's default values to local passwords: the owner's key
+    (postgresql.auth.secretKeys.userPasswordKey) to ``owner``, the writer's to ``writer``.
+
+    A chart-driven run resolves each rendered secretKeyRef by its key with this.
+    """
+    values = yaml.safe_load((chart_dir / "values.yaml").read_text(encoding="utf-8"))
+    keys = values["postgresql"]["auth"]["secretKeys"]
+    return {keys["userPasswordKey"]: owner, keys["writerPasswordKey"]: writer}
 
 
 def walk_strings(node: Any) -> Iterator[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from core.migrations import WRITER_PRIVILEGES
 
 from .conftest import CUSTOM_VALUES
 from .render import (
@@ -100,7 +103,8 @@ def test_should_apply_custom_partitions_replicas_rate_and_resources(
 def test_should_use_an_existing_secret_instead_of_generating_one(
     custom_objects: list[dict],
 ) -> None:
-    """With postgresql.auth.existingSecret no Secret is rendered and every reference uses it."""
+    """With postgresql.auth.existingSecret no Secret is rendered and every reference reads one of
+    its two keys: the owner's password (db-password) or the writer's (db-writer-password)."""
     assert of_kind(custom_objects, "Secret") == []
     refs = [
         value["secretKeyRef"]
@@ -109,17 +113,54 @@ def test_should_use_an_existing_secret_instead_of_generating_one(
         for value in env_of(holder).values()
         if isinstance(value, dict)
     ]
-    assert len(refs) >= 5  # postgresql, migrate, two drivers, helm test
-    assert all(ref == {"name": "pipeline-db", "key": "db-password"} for ref in refs)
+    assert len(refs) >= 8  # postgresql, migrate (2), two drivers and their waits, helm test
+    assert {ref["name"] for ref in refs} == {"pipeline-db"}
+    assert {ref["key"] for ref in refs} == {"db-password", "db-writer-password"}
 
 
 def test_should_generate_a_kept_password_secret_when_none_is_given(
     default_objects: list[dict],
 ) -> None:
-    """The generated Secret holds a random password and survives `helm uninstall`."""
+    """The generated Secret holds two random passwords, the owner's and the writer's, and
+    survives `helm uninstall`."""
     secret = find(default_objects, "Secret", "postgresql")
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    assert len(secret["data"]["password"]) >= 32
+    assert set(secret["data"]) == {"password", "writer-password"}
+    passwords = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    assert all(re.fullmatch(r"[A-Za-z0-9]{32}", p) for p in passwords.values()), passwords.keys()
+    assert passwords["password"] != passwords["writer-password"]
+
+
+def _secret_data_on_upgrade(tmp_path: Path, existing: dict[str, str]) -> dict[str, str]:
+    """Render the Secret as an upgrade would: in a copy of the chart, the `lookup` of the Secret
+    returns one whose data is ``existing`` (base64 values), as the cluster would."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART_DIR, chart)
+    path = chart / "templates" / "postgresql" / "secret.yaml"
+    text = path.read_text(encoding="utf-8")
+    call = 'lookup "v1" "Secret" .Release.Namespace $name'
+    assert call in text
+    stub = '(dict "data" (dict ' + " ".join(f'"{k}" "{v}"' for k, v in existing.items()) + "))"
+    path.write_text(text.replace(call, stub), encoding="utf-8")
+    return find(render_chart(chart_dir=chart), "Secret", "postgresql")["data"]
+
+
+def test_should_keep_both_passwords_of_the_secret_on_an_upgrade(tmp_path: Path) -> None:
+    """Should keep the owner's and the writer's passwords that the Secret already holds."""
+    existing = {"password": _b64("owner-secret"), "writer-password": _b64("writer-secret")}
+    assert _secret_data_on_upgrade(tmp_path, existing) == existing
+
+
+def test_should_add_only_the_missing_writer_password_on_an_upgrade(tmp_path: Path) -> None:
+    """Should keep the owner's password of a Secret from before the writer role, and generate the
+    writer's (the migrate Job then sets it on the role)."""
+    data = _secret_data_on_upgrade(tmp_path, {"password": _b64("owner-secret")})
+    assert data["password"] == _b64("owner-secret")
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", base64.b64decode(data["writer-password"]).decode())
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def test_should_keep_plain_passwords_out_of_the_values(default_objects: list[dict]) -> None:
@@ -162,6 +203,9 @@ def test_should_leave_out_optional_components_when_disabled() -> None:
         ({"redpanda": {"topic": {"partitions": 0}}}, "a topic without partitions"),
         ({"redpanda": {"image": {"tag": "latest"}}}, "an unpinned image tag"),
         ({"postgresql": {"auth": {"password": "hunter2"}}}, "a plain-text password"),
+        ({"postgresql": {"auth": {"writerPassword": "hunter2"}}}, "a plain-text writer password"),
+        ({"postgresql": {"auth": {"writerUsername": "Tickets-Writer"}}}, "a role that is no identifier"),
+        ({"postgresql": {"auth": {"secretKeys": {"writerPasswordKey": ""}}}}, "an empty writer key"),
         ({"spark": {"enrichment": {"executor": {"memory": "512MB"}}}}, "a non-Spark memory"),
         ({"spark": {"enrichment": {"executor": {"instances": 0}}}}, "no executors"),
         ({"spark": {"sparkConf": {"spark.ui.port": "4042"}}}, "a UI port outside the apps"),
@@ -211,10 +255,23 @@ def test_should_print_port_forwards_and_psql_in_the_notes(tmp_path: Path) -> Non
         "kubectl port-forward -n default svc/aggregation-ui-svc 4041:4041",
         "kubectl exec -it -n default postgresql-0 -- sh -c",
         "kubectl get secret -n default postgresql -o jsonpath='{.data.password}'",
+        "kubectl get secret -n default postgresql -o jsonpath='{.data.writer-password}'",
         "kubectl scale deploy producer -n default --replicas 3",
         "SELECT count(*) FROM tickets;",
     ):
         assert expected in notes
+
+
+def test_should_state_in_the_notes_exactly_what_the_writer_role_may_do(tmp_path: Path) -> None:
+    """NOTES.txt says the jobs use the writer role, with exactly core.migrations' privileges."""
+    notes = _render_notes(tmp_path)
+    assert "The Spark jobs connect as the least-privileged role tickets_writer" in notes
+    assert "no DDL, no DELETE, no TRUNCATE" in notes
+    stated: dict[str, tuple[str, ...]] = {}
+    for privileges, tables in re.findall(r"^ +((?:[A-Z]+, )*[A-Z]+) +on (.+)$", notes, re.M):
+        for table in tables.split(", "):
+            stated[table] = tuple(privileges.split(", "))
+    assert stated == WRITER_PRIVILEGES
 
 
 def _render_notes(tmp_path: Path) -> str:

@@ -3,23 +3,28 @@
 The rendered migrate Job, producer Deployment and both SparkApplications are taken as
 they are (command, env, sparkConf, mainApplicationFile); only the in-cluster host
 names are mapped to the local broker and PostgreSQL, the image's paths to the repo,
-and the Kubernetes master to local mode. Tickets must land in the tables. This proves
-the chart runs the code the way the tests do.
+the Kubernetes master to local mode, and each secret reference, by its key, to the local
+password of that role (the owner's for the migrate Job, the writer's for the drivers).
+Tickets must land in the tables. This proves the chart runs the code the way the tests
+do, with the Spark jobs connected as the least-privileged writer role.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pyspark
 import pytest
+from psycopg2 import sql
 
 from core.contract import TABLES
 from tests.conftest import SPARK_JARS
@@ -33,6 +38,7 @@ from .render import (
     of_kind,
     render_chart,
     replace_hosts,
+    secret_passwords,
     spark_run_spec,
 )
 
@@ -41,13 +47,18 @@ pytestmark = pytest.mark.integration
 _SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
 
 
-def local_env(declared: dict[str, Any], addresses: dict[str, str], password: str) -> dict[str, str]:
-    """The chart's env with local addresses; secret references resolve to the local password."""
+def local_env(
+    declared: dict[str, Any], addresses: dict[str, str], passwords: dict[str, str]
+) -> dict[str, str]:
+    """The chart's env with local addresses; each secret reference resolves, by its key, to the
+    local password of that key (``passwords`` maps Secret keys to passwords)."""
     env = {}
     for name, value in declared.items():
         if isinstance(value, dict):
             assert "secretKeyRef" in value, f"{name}: only secret references are expected"
-            env[name] = password
+            key = value["secretKeyRef"]["key"]
+            assert key in passwords, f"{name}: unknown Secret key {key!r}"
+            env[name] = passwords[key]
         else:
             env[name] = replace_hosts(str(value), addresses).replace(IMAGE_WORKDIR, str(REPO_ROOT))
     return env
@@ -71,6 +82,30 @@ def spark_submit_command(app: dict[str, Any]) -> list[str]:
     return [*command, str(spec.local_main_file), *app["spec"].get("arguments", [])]
 
 
+@contextlib.contextmanager
+def owner_as_in_the_image(server) -> Iterator[None]:
+    """Make the local owner a superuser meanwhile, as POSTGRES_USER is in the postgres image.
+
+    The migrate Job sets the writer role's password (from DATABASE_WRITER_PASSWORD), which
+    needs a role admin; the embedded owner is a plain role, and goes back to one afterwards.
+    """
+
+    def alter(option: str) -> None:
+        conn = server.admin_connection()
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(server.name), sql.SQL(option)))
+        finally:
+            conn.close()
+
+    alter("SUPERUSER")
+    try:
+        yield
+    finally:
+        alter("NOSUPERUSER")
+
+
 def rows(url: str, password: str, statement: str) -> list[tuple]:
     conn = psycopg2.connect(url, password=password)
     with conn.cursor() as cur:
@@ -88,7 +123,10 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
         "postgresql": f"127.0.0.1:{postgres_server.port}",
     }
     password = postgres_server.password
-    base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
+    # The chart's Secret keys -> the local passwords of the owner and of the writer.
+    passwords = secret_passwords(postgres_server.password, postgres_server.writer_password)
+    # No PGPASSFILE either: every password must come from the chart's secret references.
+    base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE")}
     # The image's SPARK_HOME, PYSPARK_PYTHON and PYTHONPATH, here: pyspark's own and this venv.
     base_env.update(
         PYTHONPATH=str(REPO_ROOT),
@@ -102,27 +140,29 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
     postgres_server.create_database("tickets")
 
     migrate = next(c for job in of_kind(objects, "Job") for c in containers(job) if c["name"] == "migrate")
-    migrate_env = local_env(env_of(migrate), addresses, password)
+    migrate_env = local_env(env_of(migrate), addresses, passwords)
     url = migrate_env["DATABASE_URL"]
     assert url == f"postgresql://tickets@127.0.0.1:{postgres_server.port}/tickets"
-    run = subprocess.run(
-        local_command(migrate["command"] + migrate.get("args", [])),
-        env={**base_env, **migrate_env},
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    with owner_as_in_the_image(postgres_server):
+        run = subprocess.run(
+            local_command(migrate["command"] + migrate.get("args", [])),
+            env={**base_env, **migrate_env},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert run.returncode == 0, run.stderr
 
     producer = containers(find(objects, "Deployment", "producer"))[0]
-    producer_env = local_env(env_of(producer), addresses, password)
+    producer_env = local_env(env_of(producer), addresses, passwords)
     processes: list[tuple[str, subprocess.Popen]] = []
     logs = {}
     try:
         for name in ("enrichment", "aggregation"):
             app = find(objects, "SparkApplication", name)
-            env = local_env(env_of(app["spec"]["driver"]), addresses, password)
+            env = local_env(env_of(app["spec"]["driver"]), addresses, passwords)
+            assert env["DATABASE_URL"] == url.replace("//tickets@", f"//{postgres_server.writer}@", 1)
             env["CHECKPOINT_DIR"] = str(tmp_path / name)  # the PVC mount in the pod
             logs[name] = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115
             processes.append(

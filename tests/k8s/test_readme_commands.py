@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from core.migrations import WRITER_PRIVILEGES
+
 from .render import REPO_ROOT, find, render_chart
 
 README = (REPO_ROOT / "README.md").read_text()
@@ -54,6 +56,25 @@ def test_should_exec_into_the_postgresql_pod_and_read_its_secret():
     assert "kubectl exec -it postgresql-0" in KUBERNETES_SECTION
     assert find(objects, "Secret", "postgresql")
     assert "kubectl get secret postgresql" in KUBERNETES_SECTION
+
+
+def test_should_read_both_passwords_from_the_keys_of_the_secret():
+    """The README reads the owner's and the writer's password from the Secret's two keys."""
+    secret = find(render_chart(), "Secret", "postgresql")
+    for key in ("password", "writer-password"):
+        assert key in secret["data"]
+        command = f"kubectl get secret postgresql -o jsonpath='{{.data.{key}}}' | base64 -d"
+        assert command in KUBERNETES_SECTION
+
+
+def test_should_state_exactly_what_the_writer_role_may_do():
+    """The Kubernetes section lists core.migrations' WRITER_PRIVILEGES for the jobs' role."""
+    stated: dict[str, tuple[str, ...]] = {}
+    for privileges, tables in re.findall(r"^- ([A-Z, ]+ and [A-Z]+) on (`.+`);$", KUBERNETES_SECTION, re.M):
+        for table in re.findall(r"`(\w+)`", tables):
+            stated[table] = tuple(re.split(r", | and ", privileges))
+    assert stated == WRITER_PRIVILEGES
+    assert "no DDL, no DELETE, no TRUNCATE" in KUBERNETES_SECTION
 
 
 def test_should_install_the_chart_with_the_release_name_of_the_readme():

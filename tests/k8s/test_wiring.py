@@ -44,8 +44,10 @@ from .render import (
 # The tables the pipeline writes for its users (TABLES also names internal bookkeeping tables).
 OUTPUT_TABLES = {TABLES.tickets, TABLES.rejected, TABLES.aggregation}
 JOB_SETTINGS = {"enrichment": EnrichmentSettings, "aggregation": AggregationSettings}
-# libpq reads the password itself: no settings class declares it.
-LIBPQ_ENV = {"PGPASSWORD"}
+# Passwords are never settings (no flag, no settings field): libpq reads PGPASSWORD itself, and
+# core.migrate reads DATABASE_WRITER_PASSWORD from the environment. The chart may set them only
+# as secret references.
+PASSWORD_ENV = {"PGPASSWORD", "DATABASE_WRITER_PASSWORD"}
 HOST = re.compile(
     r"(?P<labels>[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)"
     r"\.svc\.cluster\.local(:(?P<port>\d+))?"
@@ -185,26 +187,37 @@ def test_should_point_every_kafka_client_at_the_advertised_broker_address(
 def test_should_point_every_database_client_at_the_pipeline_database(
     rendered: list[dict],
 ) -> None:
-    """DATABASE_URL and PG* env name the PostgreSQL Service and the user/database it creates."""
+    """DATABASE_URL and PG* env name the PostgreSQL Service and its database; the migrate Job
+    connects as the owner the server creates, every other client as the writer role that the
+    migrate Job creates."""
     server = env_of(containers(find(rendered, "StatefulSet", "postgresql"))[0])
+    migrate = env_of(containers(find(rendered, "Job", "postgresql-migrate"))[0])
+    owner, writer = server["POSTGRES_USER"], migrate["DATABASE_WRITER_ROLE"]
+    assert writer != owner
     expected = f"postgresql.{NAMESPACE}.svc.cluster.local"
-    urls = [
-        env_of(holder)["DATABASE_URL"]
-        for _, holder in _env_holders(rendered)
+    urls = {
+        owner_name: env_of(holder)["DATABASE_URL"]
+        for owner_name, holder in _env_holders(rendered)
         if "DATABASE_URL" in env_of(holder)
-    ]
-    assert len(urls) == 3  # migrate Job and both drivers
-    for url in urls:
+    }
+    assert set(urls) == {
+        "Job/postgresql-migrate",
+        "SparkApplication/enrichment",
+        "SparkApplication/aggregation",
+    }
+    for owner_name, url in urls.items():
         parts = urlsplit(url)
         assert (parts.scheme, parts.hostname, parts.port) == ("postgresql", expected, 5432)
-        assert parts.username == server["POSTGRES_USER"] and parts.password is None
+        assert parts.username == (owner if owner_name.startswith("Job/") else writer), owner_name
+        assert parts.password is None
         assert parts.path == f"/{server['POSTGRES_DB']}"
-    test_pod = env_of(containers(find(rendered, "Pod", "test-tickets-reach-postgresql"))[0])
-    assert (test_pod["PGHOST"], test_pod["PGPORT"]) == (expected, "5432")
-    assert (test_pod["PGUSER"], test_pod["PGDATABASE"]) == (
-        server["POSTGRES_USER"],
-        server["POSTGRES_DB"],
-    )
+    psql_clients = [env_of(containers(find(rendered, "Pod", "test-tickets-reach-postgresql"))[0])]
+    for app in of_kind(rendered, "SparkApplication"):
+        psql_clients += [env_of(wait) for wait in app["spec"]["driver"]["initContainers"]]
+    assert len(psql_clients) == 3  # helm test and both drivers' wait-for-schema
+    for client in psql_clients:
+        assert (client["PGHOST"], client["PGPORT"]) == (expected, "5432")
+        assert (client["PGUSER"], client["PGDATABASE"]) == (writer, server["POSTGRES_DB"])
 
 
 def test_should_resolve_every_secret_reference_to_the_password_secret(
@@ -346,18 +359,30 @@ def _plain_env(holder: Mapping[str, Any]) -> dict[str, str]:
     return {k: v for k, v in env_of(holder).items() if isinstance(v, str)}
 
 
+def _assert_passwords_are_secret_references(env: Mapping[str, Any], settings_class: type) -> None:
+    """The password env vars in ``env`` are secretKeyRefs, and no setting of the program."""
+    for name in PASSWORD_ENV & set(env):
+        assert isinstance(env[name], dict) and set(env[name]) == {"secretKeyRef"}, name
+    assert not PASSWORD_ENV & _declared_env(settings_class)
+
+
 def test_should_set_only_env_vars_the_applications_declare(rendered: list[dict]) -> None:
-    """Every env var the chart sets is a setting of the program it runs (or libpq's PGPASSWORD),
-    and the producer and drivers get all of their Kubernetes interface."""
+    """Every env var the chart sets is a setting of the program it runs, or a password
+    (PGPASSWORD, DATABASE_WRITER_PASSWORD) given as a secret reference; the producer and
+    drivers get all of their Kubernetes interface."""
     producer = env_of(containers(find(rendered, "Deployment", "producer"))[0])
     assert set(producer) == PRODUCER_ENV
     assert set(producer) <= _declared_env(ProducerSettings)
     migrate = env_of(containers(find(rendered, "Job", "postgresql-migrate"))[0])
-    assert set(migrate) - LIBPQ_ENV <= _declared_env(MigrateSettings)
+    assert set(migrate) - PASSWORD_ENV <= _declared_env(MigrateSettings)
+    assert set(migrate) >= PASSWORD_ENV
+    _assert_passwords_are_secret_references(migrate, MigrateSettings)
     for app in of_kind(rendered, "SparkApplication"):
         driver = env_of(app["spec"]["driver"])
+        settings_class = JOB_SETTINGS[app["metadata"]["name"]]
         assert set(driver) == DRIVER_ENV
-        assert set(driver) - LIBPQ_ENV <= _declared_env(JOB_SETTINGS[app["metadata"]["name"]])
+        assert set(driver) - PASSWORD_ENV <= _declared_env(settings_class)
+        _assert_passwords_are_secret_references(driver, settings_class)
         assert "env" not in app["spec"]["executor"]  # executors need no credentials
 
 
@@ -453,7 +478,7 @@ def test_should_map_chart_hosts_to_local_addresses_for_a_native_run() -> None:
     env = env_of(app["spec"]["driver"])
     local = {"redpanda": "127.0.0.1:19092", "postgresql": "127.0.0.1:55432"}
     assert replace_hosts(env["KAFKA_BOOTSTRAP_SERVERS"], local) == "127.0.0.1:19092"
-    assert replace_hosts(env["DATABASE_URL"], local) == "postgresql://tickets@127.0.0.1:55432/tickets"
+    assert replace_hosts(env["DATABASE_URL"], local) == "postgresql://tickets_writer@127.0.0.1:55432/tickets"
 
 
 # --- conventions ---------------------------------------------------------------------------------
