@@ -11,7 +11,7 @@ HELM_VERSION := v3.21.4
 HELM := $(LOCAL)/bin/helm
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench install jars helm clean-data
+.PHONY: help run test lint bench faults install jars helm clean-data
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -43,6 +43,12 @@ run: install jars ## Run the whole pipeline embedded: Kafka, PostgreSQL, produce
 
 test: install jars helm ## Run every test (unit, integration, chart checks)
 	PATH="$(abspath $(LOCAL)/bin):$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install jars ## Measure throughput and latency beside the baselines; writes bench/results/latest.*
+	$(PY) -m scripts.bench $(ARGS)
+
+faults: install jars ## Run only the fault-injection suite (part of make test too)
+	$(PY) -m pytest tests/faults -s $(PYTEST_ARGS)
 
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .

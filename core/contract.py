@@ -25,6 +25,7 @@ __all__ = [
     "Field",
     "Priority",
     "TicketType",
+    "decode_ticket",
     "reject_reason",
     "team_for",
     "validate_ticket",
@@ -112,27 +113,33 @@ def team_for(ticket_type: str) -> str:
     return TYPE_TEAMS[TicketType(ticket_type)]
 
 
-def reject_reason(raw: bytes | None) -> str | None:
-    """Return why a raw Kafka value is not a valid ticket, or None when it is.
+def decode_ticket(raw: bytes | None) -> tuple[dict | None, str | None]:
+    """(ticket, None) for a valid raw Kafka value, else (None, why it is not a valid ticket).
 
     The pure-Python twin of the Spark validation (jobs/validation.py): same checks,
     same order, same reasons; tests/jobs/test_validation.py checks that they agree.
     """
     if raw is None:
-        return "null value (tombstone)"
+        return None, "null value (tombstone)"
     if len(raw) == 0:
-        return "empty value"
+        return None, "empty value"
     if len(raw) > MAX_RAW_BYTES:
-        return f"record too large: {len(raw)} bytes"
+        return None, f"record too large: {len(raw)} bytes"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return "invalid UTF-8"
+        return None, "invalid UTF-8"
     try:
         ticket = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
     except ValueError:
-        return "not JSON"
-    return validate_ticket(ticket)
+        return None, "not JSON"
+    reason = validate_ticket(ticket)
+    return (None, reason) if reason else (ticket, None)
+
+
+def reject_reason(raw: bytes | None) -> str | None:
+    """Why a raw Kafka value is not a valid ticket, or None when it is (see decode_ticket)."""
+    return decode_ticket(raw)[1]
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import time
 import uuid
@@ -23,6 +22,7 @@ from core.migrations import apply_migrations, grant_writer
 from core.postgres import connect
 from core.settings import LOCAL_DIR
 from scripts.embedded.kafka_broker import KafkaBroker
+from scripts.embedded.ports import free_port
 from scripts.embedded.postgres_server import PostgresServer
 
 # PySpark hands timestamps to Python in the process's local time zone; pin it to UTC.
@@ -31,12 +31,6 @@ time.tzset()
 
 KAFKA_JARS = LOCAL_DIR / "jars" / "kafka"
 SPARK_JARS = LOCAL_DIR / "jars" / "spark"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,17 @@ from core.migrate import MigrateSettings
 from core.settings import REPO_ROOT, SettingError, load, mask_url, setting_fields
 from jobs.settings import AggregationSettings, EnrichmentSettings
 from producer.settings import ProducerSettings
+from scripts.bench.__main__ import BenchSettings
 from scripts.run_embedded import RunSettings
 
-ALL_SETTINGS = (ProducerSettings, EnrichmentSettings, AggregationSettings, MigrateSettings, RunSettings)
+ALL_SETTINGS = (
+    ProducerSettings,
+    EnrichmentSettings,
+    AggregationSettings,
+    MigrateSettings,
+    RunSettings,
+    BenchSettings,
+)
 
 
 def test_a_flag_beats_the_env_var_which_beats_the_default():

@@ -1,0 +1,410 @@
+"""`make bench`: throughput and latency of the pipeline, side by side with baselines.
+
+On its own broker and PostgreSQL (temporary, on free ports), on the same data:
+  a. drain: N tickets preloaded, then the jobs started; tickets/s into `tickets` and
+     the time until the aggregation is exact; the same drain by the baselines: a plain
+     Python consumer, the naive Spark JDBC append, and a raw COPY of the same rows;
+  b. latency under steady load (default 1,000 and 10,000 tickets/s): stored_at - created_at
+     in `tickets`, and counted_at - created_at for the aggregation;
+  c. producer: tickets/s of one producer process (the preload).
+Writes bench/results/latest.{json,md,png}. Fails (exit 1) if any contender loses or
+doubles a row; never fails on a slow figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.settings import REPO_ROOT, SettingError, at_least, load, setting
+from scripts.bench.report import write_report
+from scripts.bench.stack import BenchStack
+
+PYTHON = sys.executable
+_T0 = time.monotonic()
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchSettings:
+    """Measure the pipeline and its baselines on this machine."""
+
+    tickets: int = setting(
+        "BENCH_TICKETS", "--tickets", 1_000_000, "Tickets preloaded for the drain", at_least(1000)
+    )
+    rates: str = setting(
+        "BENCH_RATES", "--rates", "1000,10000", "Steady loads of the latency runs, tickets/s"
+    )
+    latency_seconds: float = setting(
+        "BENCH_LATENCY_SECONDS", "--latency-seconds", 60.0, "Duration of each latency run", at_least(5)
+    )
+    partitions: int = setting(
+        "BENCH_PARTITIONS", "--partitions", 4, "Partitions of the bench topic", at_least(1)
+    )
+    out_dir: str = setting(
+        "BENCH_OUT_DIR", "--out-dir", str(REPO_ROOT / "bench" / "results"), "Where results go"
+    )
+
+
+class WrongResults(AssertionError):
+    """A contender lost or doubled rows: the benchmark's figures would be meaningless."""
+
+
+def progress(message: str) -> None:
+    print(f"[bench +{time.monotonic() - _T0:7.1f}s] {message}", flush=True)
+
+
+def scalar(stack: BenchStack, url: str, statement: str, params: tuple = ()):
+    conn = stack.connect(url)
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+        value = cur.fetchone()[0]
+    conn.close()
+    return value
+
+
+def produce(stack: BenchStack, topic: str, count: int, rate: float, partitions: int) -> float:
+    """Run one producer process; return its wall time in seconds."""
+    started = time.monotonic()
+    subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "producer",
+            "--bootstrap-servers",
+            stack.broker.bootstrap_servers,
+            "--topic",
+            topic,
+            "--rate",
+            str(rate),
+            "--count",
+            str(count),
+            "--partitions",
+            str(partitions),
+        ],
+        env=stack.env,
+        cwd=REPO_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.monotonic() - started
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for_rows(
+    stack: BenchStack, url: str, expected: int, label: str, processes, timeout: float = 1800
+) -> None:
+    """Poll until `tickets` and the aggregation both reach `expected`; a progress line every 5 s."""
+    deadline, last, last_count, last_time = time.monotonic() + timeout, 0.0, 0, time.monotonic()
+    aggregation_query = "SELECT coalesce(sum(ticket_count), 0) FROM tickets_aggregation"
+    while time.monotonic() < deadline:
+        for p in processes:
+            if p.poll() is not None:
+                raise WrongResults(f"{label}: a process exited with {p.returncode} before the drain ended")
+        count = scalar(stack, url, "SELECT count(*) FROM tickets")
+        counted = scalar(stack, url, aggregation_query) if label.startswith("ours") else count
+        now = time.monotonic()
+        if now - last >= 5:
+            rate = (count - last_count) / max(now - last_time, 1e-9)
+            progress(f"{label}: {count:,}/{expected:,} in tickets, {counted:,} counted, {rate:,.0f} rows/s")
+            last, last_count, last_time = now, count, now
+        if count >= expected and counted >= expected:
+            return
+        time.sleep(0.5)
+    raise WrongResults(f"{label}: only {count:,} of {expected:,} rows after {timeout:.0f}s")
+
+
+def check_exact(stack: BenchStack, url: str, expected: int, label: str, with_aggregation: bool) -> None:
+    """Fail loudly unless `tickets` holds `expected` distinct rows and the counts match them."""
+    count = scalar(stack, url, "SELECT count(*) FROM tickets")
+    if count != expected:
+        raise WrongResults(f"{label}: {count:,} rows in tickets, {expected:,} expected (missing or doubled)")
+    if with_aggregation:
+        mismatch = scalar(
+            stack,
+            url,
+            "SELECT count(*) FROM (SELECT type, count(*) AS n FROM tickets GROUP BY type) g"
+            " FULL JOIN tickets_aggregation a USING (type) WHERE a.ticket_count IS DISTINCT FROM g.n",
+        )
+        if mismatch:
+            raise WrongResults(f"{label}: tickets_aggregation differs from the GROUP BY over tickets")
+
+
+def drain_rate(stack: BenchStack, url: str) -> dict:
+    """Rows/s from the first micro-batch start (enriched_at) to the last insert (stored_at)."""
+    seconds = scalar(stack, url, "SELECT extract(epoch FROM max(stored_at) - min(enriched_at)) FROM tickets")
+    rows = scalar(stack, url, "SELECT count(*) FROM tickets")
+    return {"rows": rows, "seconds": float(seconds), "rows_per_second": rows / float(seconds)}
+
+
+def start_ours(stack: BenchStack, topic: str, writer_url: str, work: Path) -> list[subprocess.Popen]:
+    """Both jobs as `make run` starts them, with no trigger delay and no console sample."""
+    env = dict(
+        stack.env,
+        KAFKA_BOOTSTRAP_SERVERS=stack.broker.bootstrap_servers,
+        TICKETS_TOPIC=topic,
+        DATABASE_URL=writer_url,
+        TRIGGER_INTERVAL_SECONDS="0",
+        CONSOLE_ROWS="0",
+    )
+    return [
+        start(
+            [PYTHON, "-m", f"jobs.{job}"],
+            dict(env, CHECKPOINT_DIR=str(work / job), SPARK_UI_PORT=str(port)),
+            work / f"{job}.log",
+        )
+        for job, port in (("enrichment", 4040), ("aggregation", 4041))
+    ]
+
+
+def wait_until_up(work: Path, timeout: float = 180) -> None:
+    """Until both jobs log that their query runs, so start-up is not counted as latency."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = [(work / f"{job}.log").read_text(errors="replace") for job in ("enrichment", "aggregation")]
+        if all("offsets mirrored to group" in log for log in logs):
+            return
+        time.sleep(1)
+    raise WrongResults("the jobs did not start within 180 s")
+
+
+def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[dict, list]:
+    owner, writer = stack.database("ours")
+    processes = start_ours(stack, topic, writer, work)
+    wait_for_rows(stack, owner, n, "ours", processes)
+    check_exact(stack, owner, n, "ours", with_aggregation=True)
+    result = drain_rate(stack, owner)
+    result["aggregation_exact_seconds"] = float(
+        scalar(
+            stack,
+            owner,
+            "SELECT extract(epoch FROM (SELECT max(counted_at) FROM tickets_aggregation_seen)"
+            " - (SELECT min(enriched_at) FROM tickets))",
+        )
+    )
+    return result, processes
+
+
+def run_plain_consumer(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
+    owner, _writer = stack.database("plain")
+    process = start(
+        [
+            PYTHON,
+            "-m",
+            "scripts.bench.plain_consumer",
+            "--bootstrap-servers",
+            stack.broker.bootstrap_servers,
+            "--topic",
+            topic,
+            "--database-url",
+            owner,
+            "--expected",
+            str(n),
+        ],
+        stack.env,
+        work / "plain.log",
+    )
+    try:
+        wait_for_rows(stack, owner, n, "plain Python consumer", [])
+        process.wait(120)
+    finally:
+        stop(process)
+    check_exact(stack, owner, n, "plain Python consumer", with_aggregation=True)
+    return drain_rate(stack, owner)
+
+
+def run_naive_spark(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
+    owner, _writer = stack.database("naive")
+    jdbc = f"jdbc:postgresql://127.0.0.1:{stack.postgres.port}/naive"
+    env = dict(stack.env, PGPASSWORD=stack.postgres.password)
+    process = start(
+        [
+            PYTHON,
+            "-m",
+            "scripts.bench.naive_spark",
+            "--bootstrap-servers",
+            stack.broker.bootstrap_servers,
+            "--topic",
+            topic,
+            "--jdbc-url",
+            jdbc,
+            "--user",
+            stack.postgres.name,
+            "--checkpoint-dir",
+            str(work / "naive"),
+        ],
+        env,
+        work / "naive.log",
+    )
+    try:
+        wait_for_rows(stack, owner, n, "naive Spark JDBC", [process])
+    finally:
+        stop(process)
+    check_exact(stack, owner, n, "naive Spark JDBC", with_aggregation=False)
+    return drain_rate(stack, owner)
+
+
+def run_raw_copy(stack: BenchStack, source_url: str, n: int, work: Path) -> dict:
+    """The sink's physical limit: COPY the same rows into an identical, empty table."""
+    target, _ = stack.database("rawcopy")
+    dump = work / "tickets.csv"
+    conn = stack.connect(source_url)
+    with conn.cursor() as cur, dump.open("w") as f:
+        cur.copy_expert("COPY tickets TO STDOUT WITH (FORMAT csv)", f)
+    conn.close()
+    conn = stack.connect(target)
+    started = time.monotonic()
+    with conn.cursor() as cur, dump.open() as f:
+        cur.copy_expert("COPY tickets FROM STDIN WITH (FORMAT csv)", f)
+    conn.commit()
+    seconds = time.monotonic() - started
+    conn.close()
+    check_exact(stack, target, n, "raw COPY", with_aggregation=False)
+    return {"rows": n, "seconds": seconds, "rows_per_second": n / seconds}
+
+
+def percentiles(stack: BenchStack, url: str, expression: str, since: datetime, table_join: str = "") -> dict:
+    statement = (
+        "SELECT count(*),"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_cont(0.95) WITHIN GROUP (ORDER BY v),"
+        " percentile_cont(0.99) WITHIN GROUP (ORDER BY v), max(v)"
+        f" FROM (SELECT extract(epoch FROM {expression}) AS v FROM tickets t {table_join}"
+        " WHERE t.created_at >= %s) s"
+    )
+    conn = stack.connect(url)
+    with conn.cursor() as cur:
+        cur.execute(statement, (since,))
+        count, p50, p95, p99, worst = cur.fetchone()
+    conn.close()
+    return {"tickets": count, "p50": p50, "p95": p95, "p99": p99, "max": worst}
+
+
+def run_latency(
+    stack: BenchStack, topic: str, url: str, rate: int, seconds: float, expected: int, processes
+) -> dict:
+    since = datetime.now(UTC)
+    count = int(rate * seconds)
+    progress(f"latency: producing {count:,} tickets at {rate:,}/s")
+    wall = produce(stack, topic, count, rate, 1)
+    wait_for_rows(stack, url, expected + count, f"ours at {rate:,}/s", processes)
+    check_exact(stack, url, expected + count, f"ours at {rate:,}/s", with_aggregation=True)
+    return {
+        "rate": rate,
+        "achieved_rate": count / wall,
+        "tickets": percentiles(stack, url, "t.stored_at - t.created_at", since),
+        "aggregation": percentiles(
+            stack,
+            url,
+            "a.counted_at - t.created_at",
+            since,
+            "JOIN tickets_aggregation_seen a USING (ticket_id)",
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load(BenchSettings, argv, prog="make bench ARGS=")
+    except SettingError as e:
+        print(e, file=sys.stderr)
+        return 2
+    rates = [int(r) for r in settings.rates.split(",") if r.strip()]
+    n = settings.tickets
+    stack = BenchStack()
+    work = Path(tempfile.mkdtemp(prefix="ticket-pipeline-bench-work-"))
+    results: dict = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}",
+        "settings": asdict(settings),
+    }
+    processes = []
+    try:
+        progress("starting the bench's broker and PostgreSQL")
+        stack.start()
+        topic = "bench_tickets"
+        progress(f"producer: preloading {n:,} tickets with one process at full speed")
+        wall = produce(stack, topic, n, 0, settings.partitions)
+        results["producer"] = {"rows": n, "seconds": wall, "rows_per_second": n / wall}
+        progress(f"producer: {n / wall:,.0f} tickets/s")
+
+        progress("ours: starting both Spark jobs on the preloaded topic")
+        results["ours"], processes = run_ours_drain(stack, topic, n, work)
+        progress(f"ours: {results['ours']['rows_per_second']:,.0f} tickets/s")
+        for p in processes:
+            stop(p)
+        results["raw_copy"] = run_raw_copy(stack, stack.postgres.url_for("ours"), n, work)
+        progress(f"raw COPY: {results['raw_copy']['rows_per_second']:,.0f} rows/s")
+        progress("plain Python consumer: draining the same preloaded tickets")
+        results["plain_consumer"] = run_plain_consumer(stack, topic, n, work)
+        progress(f"plain Python consumer: {results['plain_consumer']['rows_per_second']:,.0f} tickets/s")
+        progress("naive Spark JDBC append: draining the same preloaded tickets")
+        results["naive_spark"] = run_naive_spark(stack, topic, n, work)
+        progress(f"naive Spark JDBC: {results['naive_spark']['rows_per_second']:,.0f} tickets/s")
+
+        progress("latency: restarting both jobs from their checkpoints (caught up)")
+        processes = start_ours(stack, topic, stack.postgres.url_for("ours", user=stack.postgres.writer), work)
+        wait_until_up(work)
+        results["latency"] = []
+        expected = n
+        for rate in rates:
+            results["latency"].append(
+                run_latency(
+                    stack,
+                    topic,
+                    stack.postgres.url_for("ours"),
+                    rate,
+                    settings.latency_seconds,
+                    expected,
+                    processes,
+                )
+            )
+            expected += int(rate * settings.latency_seconds)
+    except WrongResults as e:
+        progress(f"WRONG RESULTS: {e}")
+        return 1
+    finally:
+        for p in processes:
+            stop(p)
+        stack.close()
+    paths = write_report(results, Path(settings.out_dir))
+    progress("results: " + ", ".join(str(p) for p in paths))
+    print(json.dumps({k: results[k] for k in ("producer", "ours", "raw_copy")}, indent=2))
+    return 0
+
+
+def _memory_gib() -> float:
+    with open("/proc/meminfo") as f:
+        return int(f.readline().split()[1]) / 1024 / 1024
+
+
+if __name__ == "__main__":
+    sys.exit(main())

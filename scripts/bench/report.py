@@ -1,0 +1,110 @@
+"""The bench's results as JSON, a markdown table (pasted in README) and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["markdown", "write_report"]
+
+_DRAIN = (
+    ("ours", "ours (Spark, COPY + ON CONFLICT)"),
+    ("plain_consumer", "plain Python consumer"),
+    ("naive_spark", "naive Spark JDBC append"),
+    ("raw_copy", "raw COPY (the sink's limit)"),
+)
+
+
+def _ratio(value: float, ours: float) -> str:
+    return f"{value / ours:.2f}×" if ours else "n/a"
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f} s"
+
+
+def markdown(results: dict) -> str:
+    """The tables README shows."""
+    ours = results["ours"]["rows_per_second"]
+    n = results["settings"]["tickets"]
+    lines = [
+        f"Measured {results['when']} on {results['machine']}; {n:,} tickets, everything local.",
+        "",
+        f"**Drain** ({n:,} preloaded tickets into `tickets`; ratio = figure / ours)",
+        "",
+        "| contender | tickets/s | ratio to ours | seconds |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label in _DRAIN:
+        r = results[key]
+        rate = r["rows_per_second"]
+        lines.append(f"| {label} | {rate:,.0f} | {_ratio(rate, ours)} | {r['seconds']:.1f} |")
+    lines += [
+        "",
+        f"Aggregation exact {results['ours']['aggregation_exact_seconds']:.1f} s"
+        " after the first micro-batch started.",
+        "",
+        "**Latency under steady load** (ours, shipped settings but `TRIGGER_INTERVAL_SECONDS=0`)",
+        "",
+        "| load | achieved | into `tickets` p50 / p95 / p99 / max"
+        " | aggregation freshness p50 / p95 / p99 / max |",
+        "|---:|---:|---|---|",
+    ]
+    for run in results["latency"]:
+        t, a = run["tickets"], run["aggregation"]
+        lines.append(
+            f"| {run['rate']:,}/s | {run['achieved_rate']:,.0f}/s"
+            f" | {_seconds(t['p50'])} / {_seconds(t['p95'])} / {_seconds(t['p99'])} / {_seconds(t['max'])}"
+            f" | {_seconds(a['p50'])} / {_seconds(a['p95'])} / {_seconds(a['p99'])} / {_seconds(a['max'])} |"
+        )
+    p = results["producer"]
+    lines += ["", f"**Producer**: {p['rows_per_second']:,.0f} tickets/s for one process ({n:,} tickets)."]
+    return "\n".join(lines) + "\n"
+
+
+def _chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = [label.split(" (")[0] for _, label in _DRAIN]
+    values = [results[key]["rows_per_second"] for key, _ in _DRAIN]
+    left.barh(labels, values, color=["#2b6cb0", "#718096", "#a0aec0", "#cbd5e0"])
+    left.set_xlabel("tickets/s (drain)")
+    left.invert_yaxis()
+    for i, v in enumerate(values):
+        left.text(v, i, f" {v:,.0f}", va="center")
+    for run in results["latency"]:
+        t = run["tickets"]
+        right.plot(
+            ["p50", "p95", "p99", "max"],
+            [t["p50"], t["p95"], t["p99"], t["max"]],
+            marker="o",
+            label=f"tickets at {run['rate']:,}/s",
+        )
+        a = run["aggregation"]
+        right.plot(
+            ["p50", "p95", "p99", "max"],
+            [a["p50"], a["p95"], a["p99"], a["max"]],
+            marker="x",
+            linestyle="--",
+            label=f"aggregation at {run['rate']:,}/s",
+        )
+    right.set_ylabel("seconds after created_at")
+    right.legend()
+    fig.suptitle(f"ticket-pipeline bench, {results['when']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(results: dict, out_dir: Path) -> list[Path]:
+    """Write latest.json, latest.md and latest.png into out_dir; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "latest.json", out_dir / "latest.md", out_dir / "latest.png"]
+    paths[0].write_text(json.dumps(results, indent=2, default=str) + "\n")
+    paths[1].write_text(markdown(results))
+    _chart(results, paths[2])
+    return paths
