@@ -1,0 +1,107 @@
+"""PostgreSQL stops for ~20 s while both jobs write, then starts again on the same data.
+
+A dedicated server (own folder and port) is used, so the session's database is
+untouched. A batch that meets the outage retries with backoff
+(DATABASE_RETRY_SECONDS, 120 s by default); a job that exits anyway is restarted by a
+supervisor loop, and the restarts are counted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from core.migrations import apply_migrations, grant_writer
+from scripts.embedded.postgres_server import PostgresServer
+from tests.conftest import free_port
+from tests.faults.helpers import (
+    Pipeline,
+    assert_exact,
+    log,
+    read_ledger,
+    report,
+    wait_until_drained,
+)
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(420)]
+
+OUTAGE_SECONDS = 20
+
+
+def test_a_database_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
+    kafka_broker, topic, tmp_path, fault_random, record_property
+):
+    """With PostgreSQL stopped ~20 s (fast shutdown: open transactions rolled back) while the
+    jobs write, every acknowledged ticket is stored exactly once after it restarts, and the
+    aggregation equals the GROUP BY."""
+    started = time.monotonic()
+    # Not under pytest's 0700 basetemp: under root the server runs as user postgres.
+    root = Path(tempfile.mkdtemp(prefix="ticket-pipeline-faults-pg-"))
+    root.chmod(0o755)
+    server = PostgresServer(root, port=free_port())
+    pipeline = None
+    try:
+        server.start()
+        conn = psycopg2.connect(server.database_url, password=server.password)
+        apply_migrations(conn)
+        grant_writer(conn, server.writer, password=None)
+        conn.close()
+        pipeline = Pipeline(
+            bootstrap=kafka_broker.bootstrap_servers,
+            topic=topic,
+            database_url=server.writer_url,
+            password=server.writer_password,
+            work_dir=tmp_path,
+            rate=300,
+            seed=fault_random.randrange(1 << 30),
+            # Bigger batches than the kill test's: these tests need no many-batch window,
+            # and the backlog of the outage drains faster.
+            max_offsets_per_trigger=2000,
+        )
+        pipeline.start_jobs()
+        # Production starts once the drivers are up, so that the backlog stays small.
+        pipeline.wait_until_jobs_up()
+        pipeline.start_producer()
+        pipeline.wait_for_rows(tickets=1, counted=1, timeout_seconds=180)
+        pipeline.sleep(fault_random.uniform(0, 2))
+
+        log(f"STOPPING PostgreSQL (fast) for ~{OUTAGE_SECONDS}s")
+        down = time.monotonic()
+        server.stop("fast")
+        stopped = time.monotonic() - down
+        pipeline.sleep(max(0.0, OUTAGE_SECONDS - stopped))
+        server.start()
+        outage = time.monotonic() - down
+        log(f"PostgreSQL stopped in {stopped:.1f}s, back after {outage:.1f}s in all")
+        pipeline.sleep(5)
+
+        assert pipeline.stop_producer() == 0, pipeline.producer.tail()
+        ledger = read_ledger(pipeline.ledger)
+        state = wait_until_drained(pipeline, ledger, timeout_seconds=180)
+        codes = pipeline.stop_jobs()
+        retries = pipeline.count_in_job_logs("PostgreSQL unavailable, retrying")
+
+        report(
+            record_property,
+            "database outage",
+            state,
+            started,
+            outage_s=round(outage, 1),
+            batch_retries=retries,
+            restarts=sum(pipeline.restarts.values()),
+            restarts_by_job=dict(pipeline.restarts) or "none",
+        )
+        assert_exact(state, pipeline)
+        # The outage was met: a batch retried, or a job failed and was restarted.
+        assert retries + sum(pipeline.restarts.values()) > 0, pipeline.tails()
+        assert codes == {"enrichment": 0, "aggregation": 0}, pipeline.tails()
+    finally:
+        if pipeline is not None:
+            pipeline.close()
+        server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""kill -9 of the Spark drivers at random points while a producer runs.
+
+Each job is SIGKILLed as a whole process group (the Python driver and its JVM), at a
+random moment while it processes micro-batches, then restarted from its checkpoint.
+The micro-batches are small (500 records) and frequent (0.5 s) so that kills land
+between a database commit and a checkpoint commit, in the middle of a batch, or
+during the read of the next one.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.faults.helpers import (
+    Pipeline,
+    assert_exact,
+    log,
+    read_ledger,
+    report,
+    topic_ticket_ids,
+    wait_until_drained,
+)
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(420)]
+
+KILLS_PER_JOB = 2
+
+
+def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket(
+    kafka_broker, postgres_server, topic, writer_url, tmp_path, fault_random, record_property
+):
+    """After four kill -9 of the drivers and restarts from their checkpoints, `tickets` holds
+    exactly the ticket_ids the producer had acknowledged (none missing, none twice) and
+    `tickets_aggregation` equals the GROUP BY over `tickets`."""
+    started = time.monotonic()
+    rng = fault_random
+    pipeline = Pipeline(
+        bootstrap=kafka_broker.bootstrap_servers,
+        topic=topic,
+        database_url=writer_url,
+        password=postgres_server.writer_password,
+        work_dir=tmp_path,
+        rate=300,
+        seed=rng.randrange(1 << 30),
+        max_offsets_per_trigger=500,
+    )
+    try:
+        pipeline.start_jobs()
+        # Production starts once the drivers are up, so that the backlog stays small.
+        pipeline.wait_until_jobs_up()
+        pipeline.start_producer()
+        pipeline.wait_for_rows(tickets=1, counted=1, timeout_seconds=180)
+
+        # The jobs take turns, the first one drawn at random: one is killed while the
+        # other may still be restarting, as crashes in a real cluster overlap.
+        first = rng.choice(["enrichment", "aggregation"])
+        other = "aggregation" if first == "enrichment" else "enrichment"
+        victims = [first, other] * KILLS_PER_JOB
+        log(f"kill schedule: {victims}")
+        for victim in victims:
+            # A random point of the job's steady work: 1 to 6 micro-batches from now, then
+            # 0 to 1.5 s further. A batch line is printed after the database commit and
+            # before the checkpoint commit, so short delays hit that window.
+            batches, delay = rng.randint(1, 6), rng.uniform(0, 1.5)
+            pipeline.wait_for_new_batches(victim, batches, timeout_seconds=180)
+            pipeline.sleep(delay)
+            pipeline.kill_job(victim, note=f", {batches} new batches + {delay:.2f}s")
+        # Production goes on until the last restarted driver is up again.
+        pipeline.wait_until_jobs_up()
+
+        assert pipeline.stop_producer() == 0, pipeline.producer.tail()
+        ledger = read_ledger(pipeline.ledger)
+        state = wait_until_drained(pipeline, ledger, timeout_seconds=180)
+        codes = pipeline.stop_jobs()
+        in_topic = topic_ticket_ids(kafka_broker.bootstrap_servers, topic)
+
+        report(
+            record_property,
+            "driver kill -9",
+            state,
+            started,
+            kills=len(pipeline.kills),
+            restarts=len(pipeline.kills) + sum(pipeline.restarts.values()),
+            unexpected_exits=len(pipeline.unexpected_exits),
+            records_in_topic=sum(in_topic.values()),
+        )
+        assert_exact(state, pipeline)
+        assert len(pipeline.kills) == 2 * KILLS_PER_JOB
+        assert not pipeline.unexpected_exits, (
+            "a job exited on its own after a kill -9 and restart:\n"
+            + "\n".join(f"{job} exited {code}:\n{tail}" for job, code, tail in pipeline.unexpected_exits)
+        )
+        assert codes == {"enrichment": 0, "aggregation": 0}, pipeline.tails()
+    finally:
+        pipeline.close()
