@@ -96,6 +96,15 @@ def _create_aggregation() -> sql.Composable:
     )
 
 
+def _add_winner_to_aggregation_seen() -> sql.Composable:
+    """The Kafka position of the counted copy, so a winning copy can replace it."""
+    return sql.SQL(
+        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS kafka_timestamp timestamptz,"
+        " ADD COLUMN IF NOT EXISTS kafka_partition integer,"
+        " ADD COLUMN IF NOT EXISTS kafka_offset bigint"
+    ).format(sql.Identifier(TABLES.aggregation_seen))
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema change, applied once."""
@@ -109,6 +118,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create tickets", _create_tickets),
     Migration(2, "create tickets_rejected", _create_rejected),
     Migration(3, "create tickets_aggregation", _create_aggregation),
+    Migration(4, "record the counted copy's Kafka position", _add_winner_to_aggregation_seen),
 )
 
 
@@ -144,12 +154,14 @@ def apply_migrations(conn) -> list[Migration]:
     return applied_now
 
 
-# What the Spark jobs need, and nothing more: no DDL, no DELETE, no TRUNCATE.
+# What the Spark jobs need, and nothing more: no DDL, no DELETE, no TRUNCATE. UPDATE
+# replaces a stored ticket (or its counted copy) by a copy that wins by the jobs'
+# WINNER_ORDER; rejects are never updated.
 WRITER_PRIVILEGES: dict[str, tuple[str, ...]] = {
-    TABLES.tickets: ("SELECT", "INSERT"),
+    TABLES.tickets: ("SELECT", "INSERT", "UPDATE"),
     TABLES.rejected: ("SELECT", "INSERT"),
     TABLES.aggregation: ("SELECT", "INSERT", "UPDATE"),
-    TABLES.aggregation_seen: ("SELECT", "INSERT"),
+    TABLES.aggregation_seen: ("SELECT", "INSERT", "UPDATE"),
 }
 
 

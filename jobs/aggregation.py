@@ -4,8 +4,9 @@ Usage (local):  python -m jobs.aggregation [--bootstrap-servers HOST:PORT] ...
 Usage (Spark):  spark-submit jobs/aggregation.py
 
 Each micro-batch validates records exactly as the enrichment job does, then, in one
-transaction, records the new ticket ids and adds them to `tickets_aggregation`.
-A ticket id already counted adds nothing, so replays and resent tickets count once.
+transaction, records the counted copy of each ticket id and updates `tickets_aggregation`.
+A ticket id already counted adds nothing, so replays and resent tickets count once; a
+copy that wins over the counted one (WINNER_ORDER) moves the id to its type.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.postgres_sink import BatchTransaction, count_new_tickets
+from jobs.postgres_sink import WINNER_ORDER, BatchTransaction, count_new_tickets
 from jobs.settings import AggregationSettings
 from jobs.streaming import JobSpec, run_main
 from jobs.validation import classify
@@ -25,11 +26,7 @@ __all__ = ["countable", "main"]
 
 def countable(kafka_df: DataFrame) -> DataFrame:
     """The valid tickets of a batch, reduced to what counting needs."""
-    return (
-        classify(kafka_df)
-        .where(F.col("reason").isNull())
-        .select("ticket_id", "type", "kafka_partition", "kafka_offset")
-    )
+    return classify(kafka_df).where(F.col("reason").isNull()).select("ticket_id", "type", *WINNER_ORDER)
 
 
 def batch_writer(settings: AggregationSettings):
@@ -41,7 +38,7 @@ def batch_writer(settings: AggregationSettings):
         if tickets.num_rows == 0:
             return
         added = transaction.run(lambda cur: count_new_tickets(cur, tickets))
-        summary = ", ".join(f"{t} +{n}" for t, n in sorted(added.items())) or "nothing new"
+        summary = ", ".join(f"{t} {n:+d}" for t, n in sorted(added.items())) or "nothing new"
         print(f"batch {batch_id}: {tickets.num_rows} valid tickets, {summary}", flush=True)
 
     return write

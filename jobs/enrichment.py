@@ -3,9 +3,9 @@
 Usage (local):  python -m jobs.enrichment [--bootstrap-servers HOST:PORT] ...
 Usage (Spark):  spark-submit jobs/enrichment.py   (the image bakes the Kafka connector)
 
-Every micro-batch runs one transaction: valid tickets are inserted into `tickets`
-(first copy of a ticket_id wins), invalid records into `tickets_rejected` with the
-reason and raw bytes. A sample of the enriched tickets is printed to the log.
+Every micro-batch runs one transaction: valid tickets are upserted into `tickets` (of
+the copies of a ticket_id, the first by WINNER_ORDER wins), invalid records inserted
+into `tickets_rejected` with the reason and raw bytes. A sample of the enriched tickets is printed to the log.
 """
 
 from __future__ import annotations
@@ -69,11 +69,12 @@ def batch_writer(settings: EnrichmentSettings):
         valid, rejected = split(enrich(kafka_df).toArrow())
         if valid.num_rows == 0 and rejected.num_rows == 0:
             return
-        stored, rejected_stored = transaction.run(
+        written, rejected_stored = transaction.run(
             lambda cur: (insert_tickets(cur, valid), insert_rejected(cur, rejected))
         )
+        replaced = f", {written.replaced} replaced" if written.replaced else ""
         print(
-            f"batch {batch_id}: {valid.num_rows} valid ({stored} new),"
+            f"batch {batch_id}: {valid.num_rows} valid ({written.inserted} new{replaced}),"
             f" {rejected.num_rows} rejected ({rejected_stored} new)",
             flush=True,
         )

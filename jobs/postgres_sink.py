@@ -1,7 +1,8 @@
 """Micro-batch writes to PostgreSQL: one transaction per batch, COPY into a staging table.
 
 Every write is idempotent by a natural key (ticket_id; topic/partition/offset for
-rejects), so replaying a micro-batch after a crash changes nothing. An unavailable
+rejects), so replaying a micro-batch after a crash changes nothing. A ticket_id sent
+more than once resolves to the same copy in both jobs (WINNER_ORDER). An unavailable
 database is retried with backoff, up to a deadline, before the batch fails.
 """
 
@@ -12,7 +13,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import psycopg2
 import pyarrow as pa
@@ -22,13 +23,24 @@ from psycopg2 import sql
 from core.contract import TABLES
 from core.postgres import DatabaseUnavailable, connect
 
-__all__ = ["BatchTransaction", "count_new_tickets", "insert_rejected", "insert_tickets"]
+__all__ = [
+    "WINNER_ORDER",
+    "BatchTransaction",
+    "Written",
+    "count_new_tickets",
+    "insert_rejected",
+    "insert_tickets",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError, DatabaseUnavailable)
 _MAX_BACKOFF_SECONDS = 10.0
+
+# Which copy of a ticket_id sent more than once both jobs keep, whatever their
+# micro-batch boundaries: the earliest Kafka timestamp, then partition, then offset.
+WINNER_ORDER = ("kafka_timestamp", "kafka_partition", "kafka_offset")
 
 
 class BatchTransaction:
@@ -96,22 +108,55 @@ def create_stage(cur, stage: str, like: str) -> None:
     )
 
 
-def insert_tickets(cur, tickets: pa.Table) -> int:
-    """Insert new tickets; a ticket_id already stored is left as it is. Return rows inserted."""
+def _winner_key(table: str) -> sql.Composable:
+    return sql.SQL("({})").format(
+        sql.SQL(", ").join(sql.Identifier(table, column) for column in WINNER_ORDER)
+    )
+
+
+def _winners(columns: sql.Composable, stage: str) -> sql.Composable:
+    """One row per ticket_id of the staging table: the copy that wins by WINNER_ORDER."""
+    return sql.SQL("SELECT DISTINCT ON (ticket_id) {} FROM {} ORDER BY ticket_id, {}").format(
+        columns, sql.Identifier(stage), sql.SQL(", ").join(map(sql.Identifier, WINNER_ORDER))
+    )
+
+
+class Written(NamedTuple):
+    """What a batch did to `tickets`."""
+
+    inserted: int
+    replaced: int
+
+
+def insert_tickets(cur, tickets: pa.Table) -> Written:
+    """Upsert tickets: a new ticket_id is inserted; a stored one is replaced only by a
+    copy that wins by WINNER_ORDER (a replay or a later copy leaves it as it is)."""
     if tickets.num_rows == 0:
-        return 0
+        return Written(0, 0)
     create_stage(cur, "stage_tickets", TABLES.tickets)
     copy_rows(cur, "stage_tickets", tickets)
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in tickets.column_names)
-    # DISTINCT ON keeps the first copy of a ticket_id sent twice within the batch.
+    names = [*(c for c in tickets.column_names if c != "ticket_id"), "stored_at"]
     cur.execute(
         sql.SQL(
-            "INSERT INTO {table} ({columns}) SELECT DISTINCT ON (ticket_id) {columns}"
-            " FROM stage_tickets ORDER BY ticket_id, kafka_partition, kafka_offset"
-            " ON CONFLICT (ticket_id) DO NOTHING"
-        ).format(table=sql.Identifier(TABLES.tickets), columns=columns)
+            "WITH written AS ("
+            " INSERT INTO {table} ({columns}) {winners}"
+            " ON CONFLICT (ticket_id) DO UPDATE SET ({names}) = ROW({excluded})"
+            " WHERE {proposed} < {stored}"
+            " RETURNING xmax = 0 AS inserted)"
+            " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
+            " FROM written"
+        ).format(
+            table=sql.Identifier(TABLES.tickets),
+            columns=sql.SQL(", ").join(map(sql.Identifier, tickets.column_names)),
+            winners=_winners(sql.SQL(", ").join(map(sql.Identifier, tickets.column_names)), "stage_tickets"),
+            names=sql.SQL(", ").join(map(sql.Identifier, names)),
+            excluded=sql.SQL(", ").join(sql.Identifier("excluded", n) for n in names[:-1])
+            + sql.SQL(", clock_timestamp()"),
+            proposed=_winner_key("excluded"),
+            stored=_winner_key(TABLES.tickets),
+        )
     )
-    return cur.rowcount
+    return Written(*cur.fetchone())
 
 
 def insert_rejected(cur, rejected: pa.Table) -> int:
@@ -138,34 +183,59 @@ def insert_rejected(cur, rejected: pa.Table) -> int:
 
 
 def count_new_tickets(cur, tickets: pa.Table) -> dict[str, int]:
-    """Add tickets not counted before to the per-type counts; return what was added.
+    """Count the tickets of a batch per type, each ticket_id once; return the changes.
 
-    `tickets` has ticket_id, type, kafka_partition, kafka_offset. The ids already
-    counted are kept in a table, so a replayed batch or a resent ticket adds nothing.
+    `tickets` has ticket_id, type and the WINNER_ORDER columns. The copy counted for
+    each id is kept in a table: a replayed batch or a resent copy changes nothing, and
+    a copy that wins over the counted one moves the id to its type (+1/-1), so the
+    counts always equal the GROUP BY over `tickets`, whatever the batch boundaries.
     """
     if tickets.num_rows == 0:
         return {}
     cur.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_counted ("
-        " ticket_id uuid, type text, kafka_partition integer, kafka_offset bigint)"
+        " ticket_id uuid, type text, kafka_timestamp timestamptz,"
+        " kafka_partition integer, kafka_offset bigint)"
         " ON COMMIT DELETE ROWS"
     )
     copy_rows(cur, "stage_counted", tickets)
+    counted = sql.SQL(", ").join(map(sql.Identifier, ("ticket_id", "type", *WINNER_ORDER)))
+    updated = sql.SQL(", ").join(map(sql.Identifier, ("type", *WINNER_ORDER, "counted_at")))
+    # Every CTE reads the same snapshot: `previous` sees the counted copies before this batch.
     cur.execute(
         sql.SQL(
-            "WITH fresh AS ("
-            " INSERT INTO {seen} (ticket_id, type)"
-            " SELECT DISTINCT ON (ticket_id) ticket_id, type FROM stage_counted"
-            " ORDER BY ticket_id, kafka_partition, kafka_offset"
-            " ON CONFLICT (ticket_id) DO NOTHING RETURNING type),"
-            " added AS (SELECT type, count(*) AS n FROM fresh GROUP BY type),"
-            " upserted AS ("
+            "WITH batch AS ({winners}),"
+            " previous AS (SELECT ticket_id, s.type FROM {seen} s JOIN batch USING (ticket_id)),"
+            " counted AS ("
+            " INSERT INTO {seen} ({counted}, counted_at) SELECT *, clock_timestamp() FROM batch"
+            " ON CONFLICT (ticket_id) DO UPDATE SET ({updated}) = ROW({excluded})"
+            " WHERE {proposed} < {stored}"
+            " RETURNING ticket_id, type),"
+            " moves AS (SELECT type, 1 AS n FROM counted"
+            " UNION ALL SELECT p.type, -1 FROM previous p JOIN counted USING (ticket_id)),"
+            " changes AS (SELECT type, sum(n)::bigint AS n FROM moves GROUP BY type"
+            " HAVING sum(n) <> 0),"
+            " raised AS ("
             " INSERT INTO {agg} (type, ticket_count, updated_at)"
-            " SELECT type, n, clock_timestamp() FROM added"
+            " SELECT type, n, clock_timestamp() FROM changes WHERE n > 0"
             " ON CONFLICT (type) DO UPDATE SET"
             " ticket_count = {agg}.ticket_count + EXCLUDED.ticket_count,"
-            " updated_at = EXCLUDED.updated_at)"
-            " SELECT type, n FROM added"
-        ).format(seen=sql.Identifier(TABLES.aggregation_seen), agg=sql.Identifier(TABLES.aggregation))
+            " updated_at = EXCLUDED.updated_at),"
+            " lowered AS ("
+            " UPDATE {agg} SET ticket_count = {agg}.ticket_count + c.n, updated_at = clock_timestamp()"
+            " FROM changes c WHERE {agg}.type = c.type AND c.n < 0)"
+            " SELECT type, n FROM changes"
+        ).format(
+            winners=_winners(counted, "stage_counted"),
+            seen=sql.Identifier(TABLES.aggregation_seen),
+            agg=sql.Identifier(TABLES.aggregation),
+            counted=counted,
+            updated=updated,
+            excluded=sql.SQL(", ").join(
+                sql.Identifier("excluded", n) for n in ("type", *WINNER_ORDER, "counted_at")
+            ),
+            proposed=_winner_key("excluded"),
+            stored=_winner_key(TABLES.aggregation_seen),
+        )
     )
     return dict(cur.fetchall())

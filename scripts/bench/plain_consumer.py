@@ -1,9 +1,10 @@
 """Baseline: what a team would write instead of Spark. confluent-kafka + psycopg2, batched.
 
-Same validation (core.contract.decode_ticket), same enrichment (team, lineage), same
-idempotent upsert (COPY into a staging table, INSERT ... ON CONFLICT DO NOTHING), and
-the per-type counts updated in the same transaction from the rows actually inserted.
-Offsets are committed to Kafka after the database commit (at-least-once, idempotent).
+Same validation (core.contract.decode_ticket), same enrichment (team, lineage), and the
+very same idempotent writes as the jobs (jobs.postgres_sink: COPY into a staging table,
+upsert keyed by ticket_id, counts per type from the counted copies), both in one
+transaction per batch. Offsets are committed to Kafka after the database commit
+(at-least-once, idempotent).
 
     python -m scripts.bench.plain_consumer --bootstrap-servers H:P --topic T \\
         --database-url URL --expected N
@@ -12,71 +13,44 @@ Offsets are committed to Kafka after the database commit (at-least-once, idempot
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
 
 import psycopg2
+import pyarrow as pa
 from confluent_kafka import Consumer
 
-from core.contract import FIELD_NAMES, TABLES, decode_ticket, team_for
+from core.contract import FIELD_NAMES, decode_ticket, team_for
+from jobs.enrichment import STORED_COLUMNS
+from jobs.postgres_sink import WINNER_ORDER, count_new_tickets, insert_tickets
 
-_COLUMNS = (
-    *FIELD_NAMES,
-    "team",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_timestamp",
-    "enriched_at",
-)
+_COUNTED = ("ticket_id", "type", *WINNER_ORDER)
 
 
-def _batch_csv(messages) -> tuple[io.StringIO, int]:
-    buffer, rows = io.StringIO(), 0
-    writer = csv.writer(buffer)
-    enriched_at = datetime.now(UTC).isoformat()
+def _batch_table(messages) -> pa.Table:
+    """The valid tickets of a batch, with the columns `tickets` stores."""
+    columns: dict[str, list] = {name: [] for name in STORED_COLUMNS}
+    enriched_at = datetime.now(UTC)
     for m in messages:
         ticket, _reason = decode_ticket(m.value())
         if ticket is None:
             continue  # the bench data is all valid; rejects would go to tickets_rejected
-        kafka_ts = datetime.fromtimestamp(m.timestamp()[1] / 1000, UTC).isoformat()
-        writer.writerow(
-            [
-                *(ticket[f] for f in FIELD_NAMES),
-                team_for(ticket["type"]),
-                m.topic(),
-                m.partition(),
-                m.offset(),
-                kafka_ts,
-                enriched_at,
-            ]
-        )
-        rows += 1
-    buffer.seek(0)
-    return buffer, rows
+        for name in FIELD_NAMES:
+            columns[name].append(ticket[name])
+        columns["team"].append(team_for(ticket["type"]))
+        columns["kafka_topic"].append(m.topic())
+        columns["kafka_partition"].append(m.partition())
+        columns["kafka_offset"].append(m.offset())
+        columns["kafka_timestamp"].append(datetime.fromtimestamp(m.timestamp()[1] / 1000, UTC))
+        columns["enriched_at"].append(enriched_at)
+    return pa.table(columns)
 
 
-def _write(cur, buffer: io.StringIO) -> None:
-    columns = ", ".join(_COLUMNS)
-    cur.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS stage (LIKE {TABLES.tickets} INCLUDING DEFAULTS)"
-        " ON COMMIT DELETE ROWS"
-    )
-    cur.copy_expert(f"COPY stage ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
-    cur.execute(
-        f"WITH fresh AS (INSERT INTO {TABLES.tickets} ({columns})"
-        f" SELECT DISTINCT ON (ticket_id) {columns} FROM stage"
-        " ORDER BY ticket_id, kafka_partition, kafka_offset"
-        f" ON CONFLICT (ticket_id) DO NOTHING RETURNING type)"
-        f" INSERT INTO {TABLES.aggregation} (type, ticket_count, updated_at)"
-        f" SELECT type, count(*), clock_timestamp() FROM fresh GROUP BY type"
-        f" ON CONFLICT (type) DO UPDATE SET ticket_count = {TABLES.aggregation}.ticket_count"
-        f" + EXCLUDED.ticket_count, updated_at = EXCLUDED.updated_at"
-    )
+def _write(cur, tickets: pa.Table) -> None:
+    insert_tickets(cur, tickets)
+    count_new_tickets(cur, tickets.select(list(_COUNTED)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         messages = [m for m in consumer.consume(args.batch_size, timeout=1) if not m.error()]
         if not messages:
             continue
-        buffer, _rows = _batch_csv(messages)
         with conn.cursor() as cur:
-            _write(cur, buffer)
+            _write(cur, _batch_table(messages))
         conn.commit()
         consumer.commit(asynchronous=False)
         seen += len(messages)

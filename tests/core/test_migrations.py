@@ -64,7 +64,8 @@ def test_the_schema_refuses_a_type_outside_the_contract(database_url):
 
 
 def test_the_jobs_role_may_write_tickets_but_not_delete_or_change_the_schema(database_url, writer_url):
-    """tickets_writer can INSERT and SELECT, but DELETE, TRUNCATE, DROP and CREATE TABLE fail."""
+    """tickets_writer can INSERT and SELECT, but DELETE, TRUNCATE, DROP, CREATE TABLE and
+    UPDATE of a reject fail."""
     conn = psycopg2.connect(writer_url)
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -81,7 +82,8 @@ def test_the_jobs_role_may_write_tickets_but_not_delete_or_change_the_schema(dat
             "TRUNCATE tickets_aggregation",
             "DROP TABLE tickets_rejected",
             "CREATE TABLE intruder (x int)",
-            "UPDATE tickets SET priority = 'high'",
+            "UPDATE tickets_rejected SET reason = 'x'",
+            "DELETE FROM tickets_aggregation_seen",
         ):
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 cur.execute(statement)

@@ -576,7 +576,13 @@ def end_state(database_url: str, password: str, ledger: list[str]) -> EndState:
     ids = query(database_url, password, "SELECT ticket_id::text FROM tickets")
     stored = [row[0] for row in ids]
     stored_set, ledger_set = set(stored), set(ledger)
-    aggregation = dict(query(database_url, password, "SELECT type, ticket_count FROM tickets_aggregation"))
+    aggregation = dict(
+        query(
+            database_url,
+            password,
+            "SELECT type, ticket_count FROM tickets_aggregation WHERE ticket_count > 0",
+        )
+    )
     group_by = dict(query(database_url, password, "SELECT type, count(*) FROM tickets GROUP BY type"))
     seen = query(database_url, password, "SELECT count(*) FROM tickets_aggregation_seen")[0][0]
     return EndState(

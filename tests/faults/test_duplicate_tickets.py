@@ -1,8 +1,9 @@
 """The same ticket_id arrives more than once: it is stored once and counted once.
 
 A producer retry after a lost acknowledgement resends a ticket identically; a buggy or
-replayed client may resend its ticket_id with other content. The first copy (lowest
-Kafka offset of the partition, or the earlier micro-batch) wins in both jobs.
+replayed client may resend its ticket_id with other content. Both jobs keep the copy
+first by (kafka_timestamp, kafka_partition, kafka_offset): here the first one sent.
+tests/jobs/test_duplicates.py covers copies on other partitions, read out of order.
 """
 
 from __future__ import annotations

@@ -49,17 +49,26 @@ def job_settings(module, bootstrap: str, topic: str, database_url: str, checkpoi
     return load(settings_class, argv, environ={})
 
 
+def run_job(spark, module, bootstrap: str, topic: str, database_url: str, checkpoints: Path) -> None:
+    """Run one job's query until everything in the topic is processed, then stop it."""
+    running = start_query(
+        spark, module.SPEC, job_settings(module, bootstrap, topic, database_url, checkpoints)
+    )
+    try:
+        running.query.processAllAvailable()
+    finally:
+        running.stop()
+    assert running.query.exception() is None
+
+
 def run_both_jobs(spark, bootstrap: str, topic: str, database_url: str, checkpoints: Path) -> None:
     """Run each job's query until everything in the topic is processed, then stop it."""
     for module in (enrichment, aggregation):
-        running = start_query(
-            spark, module.SPEC, job_settings(module, bootstrap, topic, database_url, checkpoints)
-        )
-        try:
-            running.query.processAllAvailable()
-        finally:
-            running.stop()
-        assert running.query.exception() is None
+        run_job(spark, module, bootstrap, topic, database_url, checkpoints)
+
+
+# A type whose last ticket moved to another type (see test_duplicates) keeps a 0 row.
+AGGREGATION_COUNTS = "SELECT type, ticket_count FROM tickets_aggregation WHERE ticket_count > 0"
 
 
 def fetch(database_url: str, statement: str, params: tuple = ()) -> list[tuple]:
@@ -87,7 +96,7 @@ def assert_tables_hold(database_url: str, tickets: list[dict], bad: list[bytes |
         ((reject_reason(v), v) for v in bad), key=lambda x: (x[0], x[1] or b"")
     )
 
-    counts = dict(fetch(database_url, "SELECT type, ticket_count FROM tickets_aggregation"))
+    counts = dict(fetch(database_url, AGGREGATION_COUNTS))
     group_by = dict(fetch(database_url, "SELECT type, count(*) FROM tickets GROUP BY type"))
     assert counts == group_by
     assert sum(counts.values()) == len(expected)
