@@ -13,12 +13,17 @@ import json
 import logging
 import queue
 import threading
+import time
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 __all__ = ["OffsetCommitter", "parse_end_offsets"]
 
 logger = logging.getLogger(__name__)
+
+# While the broker is down librdkafka reports each failed reconnect; one line per this
+# many seconds is enough (the count of the ones left out is given).
+_ERROR_LOG_INTERVAL_SECONDS = 30.0
 
 
 def parse_end_offsets(end_offset_json: str | None) -> list[TopicPartition]:
@@ -43,9 +48,13 @@ class OffsetCommitter:
                 "bootstrap.servers": bootstrap_servers,
                 "group.id": group_id,
                 "enable.auto.commit": False,
-                "log_level": 3,
+                # Errors reach error_cb, rate-limited; librdkafka's own log stays quiet.
+                "log_level": 2,
+                "error_cb": self._on_error,
             }
         )
+        self._last_error_logged = float("-inf")
+        self._errors_not_logged = 0
         self._pending: queue.Queue[list[TopicPartition] | None] = queue.Queue(maxsize=64)
         self._thread = threading.Thread(target=self._run, name=f"commit-{group_id}", daemon=True)
         self._thread.start()
@@ -63,6 +72,15 @@ class OffsetCommitter:
         """Commit what is queued, then close the consumer."""
         self._pending.put(None)
         self._thread.join(timeout_seconds)
+
+    def _on_error(self, error) -> None:
+        now = time.monotonic()
+        if now - self._last_error_logged < _ERROR_LOG_INTERVAL_SECONDS:
+            self._errors_not_logged += 1
+            return
+        more = f" ({self._errors_not_logged} more since the last one)" if self._errors_not_logged else ""
+        logger.warning("offset commits to group %s: kafka: %s%s", self.group_id, error, more)
+        self._last_error_logged, self._errors_not_logged = now, 0
 
     def _run(self) -> None:
         while (offsets := self._pending.get()) is not None:

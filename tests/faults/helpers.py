@@ -53,7 +53,10 @@ JOBS = ("enrichment", "aggregation")
 # A job restarted by the supervisor waits this long first (make run waits 5 s).
 RESTART_DELAY_SECONDS = 2.0
 _T0 = time.monotonic()
-_BATCH_LINE = re.compile(rb"^batch (\d+):", re.MULTILINE)
+_BATCH_LINE = re.compile(rb"^batch (\d+):")
+# The first batch line of a restarted job tells whether it replayed rows already stored.
+_ENRICHMENT_BATCH = re.compile(r"^batch \d+: (\d+) valid \((\d+) new")
+_AGGREGATION_BATCH = re.compile(r"^batch \d+: (\d+) valid tickets, (.*)$")
 
 
 def log(message: str) -> None:
@@ -77,6 +80,7 @@ class Process:
     exit_codes: list[int] = field(default_factory=list)
     ui_port: int | None = None
     _terminating: bool = field(default=False, repr=False)
+    _scan: tuple[int, bytes, int] = field(default=(0, b"", 0), repr=False)  # offset, rest, count
     _log_file: object = field(default=None, repr=False)
 
     @property
@@ -86,6 +90,7 @@ class Process:
     def start(self) -> None:
         self.starts += 1
         self._terminating = False
+        self._scan = (0, b"", 0)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -154,11 +159,20 @@ class Process:
         return code
 
     def batches_logged(self) -> int:
-        """Micro-batches this start has printed (`batch N: ...` lines)."""
+        """Micro-batches this start has printed (`batch N: ...` lines), read incrementally."""
+        offset, rest, count = self._scan
         try:
-            return len(_BATCH_LINE.findall(self.log_path.read_bytes()))
+            with self.log_path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
         except FileNotFoundError:
             return 0
+        if chunk:
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()  # an unfinished line, completed by the next read
+            count += sum(1 for line in lines if _BATCH_LINE.match(line))
+            self._scan = (offset + len(chunk), rest, count)
+        return count
 
     def tail(self, chars: int = 3000) -> str:
         try:
@@ -423,21 +437,56 @@ class Pipeline:
                 return
             time.sleep(min(0.25, left))
 
-    def wait_for_new_batches(self, name: str, batches: int, timeout_seconds: float) -> None:
-        """Wait until the job has logged `batches` more micro-batches (counted anew after a restart)."""
+    def wait_for_new_batches(
+        self, name: str, batches: int, timeout_seconds: float, poll_seconds: float = 0.1
+    ) -> None:
+        """Wait until the job has logged `batches` more micro-batches (counted anew after a restart).
+
+        A small `poll_seconds` returns within milliseconds of the line: a batch line is
+        printed right after the batch's database commit, before Spark's checkpoint commit.
+        """
         job = self.jobs[name]
         start, target = job.starts, job.batches_logged() + batches
         deadline = time.monotonic() + timeout_seconds
+        next_supervise = 0.0
         while True:
             if job.starts != start:
                 start, target = job.starts, batches
             if job.batches_logged() >= target:
                 return
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise AssertionError(
                     f"{name} logged fewer than {batches} new batches in {timeout_seconds:g}s:\n{job.tail()}"
                 )
-            self.sleep(0.1)
+            if now >= next_supervise:
+                self.supervise()
+                self.progress.log_if_due()
+                next_supervise = now + 0.25
+            time.sleep(poll_seconds)
+
+    def replayed_batches(self) -> list[str]:
+        """First batch lines of restarted jobs that found their rows already written.
+
+        That is the proof that a kill landed between a batch's database commit and
+        Spark's checkpoint commit, and that the replay added nothing.
+        """
+        replays = []
+        for path in sorted((self.work_dir / "logs").glob("*.log")):
+            job, start = path.name.split(".")[:2]
+            if job not in self.jobs or start == "1":
+                continue
+            for line in path.read_text(errors="replace").splitlines():
+                if job == "enrichment" and (m := _ENRICHMENT_BATCH.match(line)):
+                    if int(m.group(2)) < int(m.group(1)):
+                        replays.append(f"{job}.{start}: {line}")
+                    break
+                if job == "aggregation" and (m := _AGGREGATION_BATCH.match(line)):
+                    added = sum(int(n) for n in re.findall(r"\+(\d+)", m.group(2)))
+                    if added < int(m.group(1)):
+                        replays.append(f"{job}.{start}: {line}")
+                    break
+        return replays
 
     def wait_for_rows(self, tickets: int, counted: int, timeout_seconds: float) -> None:
         """Wait until `tickets` and the aggregation hold at least so many rows/counts."""

@@ -25,7 +25,7 @@ from tests.faults.helpers import (
     wait_until_drained,
 )
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(480)]
 
 OUTAGE_SECONDS = 20
 

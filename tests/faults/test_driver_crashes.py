@@ -1,10 +1,11 @@
 """kill -9 of the Spark drivers at random points while a producer runs.
 
-Each job is SIGKILLed as a whole process group (the Python driver and its JVM), at a
-random moment while it processes micro-batches, then restarted from its checkpoint.
-The micro-batches are small (500 records) and frequent (0.5 s) so that kills land
-between a database commit and a checkpoint commit, in the middle of a batch, or
-during the read of the next one.
+Each job is SIGKILLed as a whole process group (the Python driver and its JVM), then
+restarted from its checkpoint, twice: once within milliseconds of a micro-batch's
+database commit (the job prints its batch line right after the commit, before Spark
+commits the checkpoint, so the restarted job replays that batch), and once at a random
+point of its work. Micro-batches are small (500 records) and frequent (0.5 s). The
+replayed batches are counted from the restarted jobs' first batch lines.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from tests.faults.helpers import (
     wait_until_drained,
 )
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
 KILLS_PER_JOB = 2
+JOBS = ("enrichment", "aggregation")
 
 
 def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket(
@@ -54,27 +56,35 @@ def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket
         pipeline.wait_for_rows(tickets=1, counted=1, timeout_seconds=180)
 
         # The jobs take turns, the first one drawn at random: one is killed while the
-        # other may still be restarting, as crashes in a real cluster overlap.
-        first = rng.choice(["enrichment", "aggregation"])
-        other = "aggregation" if first == "enrichment" else "enrichment"
-        victims = [first, other] * KILLS_PER_JOB
-        log(f"kill schedule: {victims}")
-        for victim in victims:
-            # A random point of the job's steady work: 1 to 6 micro-batches from now, then
-            # 0 to 1.5 s further. A batch line is printed after the database commit and
-            # before the checkpoint commit, so short delays hit that window.
-            batches, delay = rng.randint(1, 6), rng.uniform(0, 1.5)
-            pipeline.wait_for_new_batches(victim, batches, timeout_seconds=180)
-            pipeline.sleep(delay)
-            pipeline.kill_job(victim, note=f", {batches} new batches + {delay:.2f}s")
+        # other may still be restarting, as crashes in a real cluster overlap. Each job
+        # is killed once right after a micro-batch's database commit (its batch line is
+        # printed then, before Spark commits the checkpoint: the batch is replayed on
+        # restart) and once at a random point of a batch, in a random order.
+        first = rng.choice(JOBS)
+        victims = [first, JOBS[1 - JOBS.index(first)]] * KILLS_PER_JOB
+        modes = {job: rng.sample(["after commit", "random point"], 2) for job in JOBS}
+        log(f"kill schedule: {[(v, modes[v][i // 2]) for i, v in enumerate(victims)]}")
+        for i, victim in enumerate(victims):
+            batches = rng.randint(1, 6)
+            if modes[victim][i // 2] == "after commit":
+                pipeline.wait_for_new_batches(victim, batches, timeout_seconds=180, poll_seconds=0.002)
+                pipeline.kill_job(victim, note=f", right after the commit of {batches} new batches")
+            else:
+                delay = rng.uniform(0, 1.5)
+                pipeline.wait_for_new_batches(victim, batches, timeout_seconds=180)
+                pipeline.sleep(delay)
+                pipeline.kill_job(victim, note=f", {batches} new batches + {delay:.2f}s")
         # Production goes on until the last restarted driver is up again.
         pipeline.wait_until_jobs_up()
 
         assert pipeline.stop_producer() == 0, pipeline.producer.tail()
         ledger = read_ledger(pipeline.ledger)
-        state = wait_until_drained(pipeline, ledger, timeout_seconds=180)
+        state = wait_until_drained(pipeline, ledger, timeout_seconds=240)
         codes = pipeline.stop_jobs()
         in_topic = topic_ticket_ids(kafka_broker.bootstrap_servers, topic)
+        replays = pipeline.replayed_batches()
+        for line in replays:
+            log(f"replayed after a kill, nothing added: {line}")
 
         report(
             record_property,
@@ -84,6 +94,7 @@ def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket
             kills=len(pipeline.kills),
             restarts=len(pipeline.kills) + sum(pipeline.restarts.values()),
             unexpected_exits=len(pipeline.unexpected_exits),
+            replayed_batches=len(replays),
             records_in_topic=sum(in_topic.values()),
         )
         assert_exact(state, pipeline)
