@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.postgres_sink import WINNER_ORDER, BatchTransaction, count_new_tickets
+from jobs.progress import BatchClock
 from jobs.settings import AggregationSettings
 from jobs.streaming import JobSpec, run_main
 from jobs.validation import classify
@@ -34,12 +35,14 @@ def batch_writer(settings: AggregationSettings):
     transaction = BatchTransaction(settings.database_url, "aggregation", settings.db_retry_seconds)
 
     def write(kafka_df: DataFrame, batch_id: int) -> None:
+        clock = BatchClock()
         tickets = countable(kafka_df).toArrow()
         if tickets.num_rows == 0:
             return
+        clock.spark_finished()
         added = transaction.run(lambda cur: count_new_tickets(cur, tickets))
         summary = ", ".join(f"{t} {n:+d}" for t, n in sorted(added.items())) or "nothing new"
-        print(f"batch {batch_id}: {tickets.num_rows} valid tickets, {summary}", flush=True)
+        print(f"batch {batch_id}: {tickets.num_rows} valid tickets, {summary} {clock.summary()}", flush=True)
 
     return write
 

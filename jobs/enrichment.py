@@ -18,6 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.postgres_sink import BatchTransaction, insert_rejected, insert_tickets
+from jobs.progress import BatchClock
 from jobs.settings import EnrichmentSettings
 from jobs.streaming import JobSpec, run_main
 from jobs.validation import KAFKA_COLUMNS, TICKET_COLUMNS, classify
@@ -66,16 +67,18 @@ def batch_writer(settings: EnrichmentSettings):
     transaction = BatchTransaction(settings.database_url, "enrichment", settings.db_retry_seconds)
 
     def write(kafka_df: DataFrame, batch_id: int) -> None:
+        clock = BatchClock()
         valid, rejected = split(enrich(kafka_df).toArrow())
         if valid.num_rows == 0 and rejected.num_rows == 0:
             return
+        clock.spark_finished()
         written, rejected_stored = transaction.run(
             lambda cur: (insert_tickets(cur, valid), insert_rejected(cur, rejected))
         )
         replaced = f", {written.replaced} replaced" if written.replaced else ""
         print(
             f"batch {batch_id}: {valid.num_rows} valid ({written.inserted} new{replaced}),"
-            f" {rejected.num_rows} rejected ({rejected_stored} new)",
+            f" {rejected.num_rows} rejected ({rejected_stored} new) {clock.summary()}",
             flush=True,
         )
         for row in valid.slice(0, settings.console_rows).to_pylist():

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 
 from pyspark.sql.streaming import StreamingQueryListener
 
 from jobs.offsets import OffsetCommitter, parse_end_offsets
 
-__all__ = ["ProgressLogger"]
+__all__ = ["BatchClock", "ProgressLogger"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,3 +74,26 @@ class ProgressLogger(StreamingQueryListener):
             logger.error("%s: query terminated with an error: %s", self._job, event.exception)
         else:
             logger.info("%s: query stopped", self._job)
+
+
+@dataclass
+class BatchClock:
+    """Where a micro-batch's time went: Spark (read, validate, collect), then PostgreSQL.
+
+    `make bench` sums these from the batch lines to show where a drain spends its time.
+    """
+
+    started: float = field(default_factory=time.monotonic)
+    spark_done: float | None = None
+
+    def spark_finished(self) -> None:
+        self.spark_done = time.monotonic()
+
+    def summary(self) -> str:
+        """E.g. "in 1.23s (spark 0.80s, postgres 0.43s)"."""
+        now = time.monotonic()
+        spark_done = self.spark_done or now
+        return (
+            f"in {now - self.started:.2f}s"
+            f" (spark {spark_done - self.started:.2f}s, postgres {now - spark_done:.2f}s)"
+        )

@@ -8,13 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import IO
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from producer.generator import TicketGenerator, encode
+from producer.generator import TicketGenerator, ticket_id_of
 from producer.settings import ProducerSettings
 
 __all__ = ["BrokerUnavailable", "Counters", "TicketProducer", "ensure_topic"]
@@ -22,6 +21,9 @@ __all__ = ["BrokerUnavailable", "Counters", "TicketProducer", "ensure_topic"]
 logger = logging.getLogger(__name__)
 
 _FLUSH_TIMEOUT_SECONDS = 30
+# Tickets generated and queued between two checks of the clock, stop flag and rate.
+_BURST = 256
+_FULL_QUEUE_WAIT_SECONDS = 0.005
 
 
 class BrokerUnavailable(RuntimeError):
@@ -69,6 +71,7 @@ class TicketProducer:
         self._stop = threading.Event()
         self._ledger: IO[str] | None = None
         self._producer: Producer | None = None
+        self._track = False
 
     def check_broker(self) -> None:
         """Fail fast, naming the setting, when the broker does not answer; create the topic."""
@@ -88,7 +91,7 @@ class TicketProducer:
             ) from e
 
     def request_stop(self, *_: object) -> None:
-        """Ask the loop to stop after the current ticket (signal-handler compatible)."""
+        """Ask the loop to stop after the current burst of tickets (signal-handler compatible)."""
         self._stop.set()
 
     def install_signal_handlers(self) -> None:
@@ -98,71 +101,102 @@ class TicketProducer:
     def run(self, report: Callable[[Counters, float], None] | None = None) -> Counters:
         """Produce until done or stopped, then flush; return the counters."""
         settings = self.settings
-        self._producer = Producer(_producer_config(settings))
-        if settings.ledger_file:
+        report = report or _log_progress
+        # Each acknowledged ticket_id is written from its delivery report when a ledger is
+        # kept; otherwise delivery reports are only served for failures, and the
+        # acknowledged count is derived: sent - failed - still in the producer's queue.
+        self._track = bool(settings.ledger_file)
+        self._producer = Producer(_producer_config(settings, self._on_delivery))
+        if self._track:
             self._ledger = open(settings.ledger_file, "a", buffering=1)  # noqa: SIM115
-        interval = 1.0 / settings.rate if settings.rate > 0 else 0.0
+        rate, count = settings.rate, settings.count
+        counters = self.counters
         started = time.monotonic()
         next_progress = started + settings.progress_interval_seconds
-        next_send = started
         last_sent, last_time = 0, started
         try:
             while not self._stop.is_set():
-                if settings.count and self.counters.sent >= settings.count:
-                    break
-                if interval:
-                    delay = next_send - time.monotonic()
-                    if delay > 0:
-                        self._producer.poll(min(delay, 0.1))
+                burst = _BURST
+                if count:
+                    burst = min(burst, count - counters.sent)
+                    if burst <= 0:
+                        break
+                if rate > 0:
+                    # Tickets due so far: one at start, then one every 1/rate seconds.
+                    now = time.monotonic()
+                    due = int((now - started) * rate) + 1 - counters.sent
+                    if due <= 0:
+                        next_due = started + counters.sent / rate
+                        # At least 1 ms: a short sleep, then a burst of what fell due, rather than a spin.
+                        self._producer.poll(min(max(next_due - now, 0.001), 0.1))
                         continue
-                    next_send += interval
-                self._send(self._generator.ticket())
+                    burst = min(burst, due)
+                self._send(self._generator.batch(burst))
                 now = time.monotonic()
                 if now >= next_progress:
-                    rate = (self.counters.sent - last_sent) / max(now - last_time, 1e-9)
-                    (report or _log_progress)(self.counters, rate)
-                    last_sent, last_time = self.counters.sent, now
+                    self._count_acknowledged()
+                    report(counters, (counters.sent - last_sent) / max(now - last_time, 1e-9))
+                    last_sent, last_time = counters.sent, now
                     next_progress = now + settings.progress_interval_seconds
         finally:
             self._flush()
             if self._ledger:
                 self._ledger.close()
         elapsed = time.monotonic() - started
-        (report or _log_progress)(self.counters, self.counters.sent / max(elapsed, 1e-9))
-        return self.counters
+        report(counters, counters.sent / max(elapsed, 1e-9))
+        return counters
 
-    def _send(self, ticket: dict[str, str]) -> None:
-        value = encode(ticket)
-        while True:
+    def _send(self, tickets: list[tuple[bytes, bytes]]) -> None:
+        """Queue (key, value) pairs, waiting for room when the local queue is full."""
+        produce, topic = self._producer.produce, self.settings.topic
+        sent = 0
+        try:
+            for key, value in tickets:
+                try:
+                    produce(topic, value, key)
+                except BufferError:
+                    if not self._produce_when_room(topic, value, key):
+                        break  # stop requested while the queue was full
+                sent += 1
+        finally:
+            self.counters.sent += sent
+            self._producer.poll(0)
+
+    def _produce_when_room(self, topic: str, value: bytes, key: bytes) -> bool:
+        """Produce once the full local queue has room; False if a stop came first."""
+        while not self._stop.is_set():
+            # Serve delivery reports to make room. Successful deliveries may raise no
+            # callback, so poll is short: it does not return early for them.
+            self._producer.poll(_FULL_QUEUE_WAIT_SECONDS)
             try:
-                self._producer.produce(
-                    self.settings.topic,
-                    key=ticket["client_id"].encode(),
-                    value=value,
-                    on_delivery=partial(self._on_delivery, ticket["ticket_id"]),
-                )
-                break
+                self._producer.produce(topic, value, key)
+                return True
             except BufferError:
-                # The local queue is full: serve delivery reports to make room.
-                self._producer.poll(0.5)
-        self.counters.sent += 1
-        self._producer.poll(0)
+                continue
+        return False
 
-    def _on_delivery(self, ticket_id: str, error: KafkaError | None, _: Message) -> None:
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.counters.acknowledged += 1
             if self._ledger:
-                self._ledger.write(ticket_id + "\n")
+                self._ledger.write(ticket_id_of(message.value()) + "\n")
             return
         self.counters.failed += 1
         name = error.name()
         self.counters.errors[name] = self.counters.errors.get(name, 0) + 1
         logger.error("delivery failed: %s", error)
 
+    def _count_acknowledged(self) -> None:
+        """Without per-ticket reports, acknowledged = sent - failed - not yet reported."""
+        if not self._track:
+            in_queue = len(self._producer)
+            self.counters.acknowledged = max(self.counters.sent - self.counters.failed - in_queue, 0)
+
     def _flush(self) -> None:
         pending = self._producer.flush(_FLUSH_TIMEOUT_SECONDS)
         if pending:
             logger.error("%d ticket(s) still undelivered after %ss flush", pending, _FLUSH_TIMEOUT_SECONDS)
+        self._count_acknowledged()
 
 
 def _log_progress(counters: Counters, rate: float) -> None:
@@ -175,9 +209,12 @@ def _log_progress(counters: Counters, rate: float) -> None:
     )
 
 
-def _producer_config(settings: ProducerSettings) -> dict:
+def _producer_config(settings: ProducerSettings, on_delivery: Callable) -> dict:
     return {
         "bootstrap.servers": settings.bootstrap_servers,
+        "on_delivery": on_delivery,
+        # Without a ledger, successful deliveries need no Python callback.
+        "delivery.report.only.error": not settings.ledger_file,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.settings import REPO_ROOT, SettingError, at_least, load, setting
+from scripts.bench.profile import batch_times
 from scripts.bench.report import write_report
 from scripts.bench.stack import BenchStack
 
@@ -200,9 +201,15 @@ def wait_until_up(work: Path, timeout: float = 180) -> None:
 def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[dict, list]:
     owner, writer = stack.database("ours")
     processes = start_ours(stack, topic, writer, work)
+    meter = stack.cpu_meter(enrichment=processes[0].pid, aggregation=processes[1].pid)
+    meter.start()
     wait_for_rows(stack, owner, n, "ours", processes)
+    cpu = meter.stop()
     check_exact(stack, owner, n, "ours", with_aggregation=True)
     result = drain_rate(stack, owner)
+    result["cpu_seconds"] = cpu
+    result["batches"] = {job: batch_times(work / f"{job}.log") for job in ("enrichment", "aggregation")}
+    result["top_statements"] = stack.top_statements("ours")
     result["aggregation_exact_seconds"] = float(
         scalar(
             stack,
@@ -233,13 +240,16 @@ def run_plain_consumer(stack: BenchStack, topic: str, n: int, work: Path) -> dic
         stack.env,
         work / "plain.log",
     )
+    meter = stack.cpu_meter(consumer=process.pid)
+    meter.start()
     try:
         wait_for_rows(stack, owner, n, "plain Python consumer", [])
+        cpu = meter.stop()
         process.wait(120)
     finally:
         stop(process)
     check_exact(stack, owner, n, "plain Python consumer", with_aggregation=True)
-    return drain_rate(stack, owner)
+    return {**drain_rate(stack, owner), "cpu_seconds": cpu, "top_statements": stack.top_statements("plain")}
 
 
 def run_naive_spark(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
@@ -265,12 +275,15 @@ def run_naive_spark(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
         env,
         work / "naive.log",
     )
+    meter = stack.cpu_meter(spark=process.pid)
+    meter.start()
     try:
         wait_for_rows(stack, owner, n, "naive Spark JDBC", [process])
+        cpu = meter.stop()
     finally:
         stop(process)
     check_exact(stack, owner, n, "naive Spark JDBC", with_aggregation=False)
-    return drain_rate(stack, owner)
+    return {**drain_rate(stack, owner), "cpu_seconds": cpu}
 
 
 def run_raw_copy(stack: BenchStack, source_url: str, n: int, work: Path) -> dict:

@@ -59,7 +59,40 @@ def markdown(results: dict) -> str:
         )
     p = results["producer"]
     lines += ["", f"**Producer**: {p['rows_per_second']:,.0f} tickets/s for one process ({n:,} tickets)."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _where_the_time_goes(results)) + "\n"
+
+
+def _where_the_time_goes(results: dict) -> list[str]:
+    """CPU per component during each drain, our batch phases, our costliest SQL."""
+    lines = [
+        "",
+        "**Where the time goes** (CPU seconds used during each drain, start-up included;"
+        " the machine has "
+        f"{results['machine'].split(' cores')[0]} cores)",
+        "",
+        "| drain | wall s | CPU s by component |",
+        "|---|---:|---|",
+    ]
+    for key, label in _DRAIN:
+        cpu = results[key].get("cpu_seconds")
+        if cpu:
+            parts = ", ".join(f"{name} {seconds:,.1f}" for name, seconds in cpu.items())
+            lines.append(f"| {label} | {results[key]['seconds']:.1f} | {parts} |")
+    lines += [
+        "",
+        "| our job | batches | rows | batch s | Spark s | PostgreSQL s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for job, b in results["ours"].get("batches", {}).items():
+        lines.append(
+            f"| {job} | {b['batches']} | {b['rows']:,} | {b['seconds']:.1f}"
+            f" | {b['spark_seconds']:.1f} | {b['postgres_seconds']:.1f} |"
+        )
+    lines += ["", "| our costliest statements | calls | s | rows |", "|---|---:|---:|---:|"]
+    for st in results["ours"].get("top_statements", []):
+        statement = st["statement"].replace("|", "\\|")
+        lines.append(f"| `{statement}` | {st['calls']} | {st['seconds']:.1f} | {st['rows']:,} |")
+    return lines
 
 
 def _chart(results: dict, path: Path) -> None:

@@ -12,6 +12,7 @@ import psycopg2
 
 from core.migrations import apply_migrations, grant_writer
 from core.settings import LOCAL_DIR
+from scripts.bench.profile import CpuMeter, top_statements
 from scripts.embedded.kafka_broker import KafkaBroker
 from scripts.embedded.ports import free_port
 from scripts.embedded.postgres_server import PostgresServer
@@ -35,7 +36,11 @@ class BenchStack:
             heap="1g",
             log_level="WARN",
         )
-        self.postgres = PostgresServer(self.root / "postgres", port=free_port())
+        self.postgres = PostgresServer(
+            self.root / "postgres",
+            port=free_port(),
+            settings=("shared_preload_libraries=pg_stat_statements",),
+        )
 
     def start(self) -> None:
         self.broker.start()
@@ -60,7 +65,23 @@ class BenchStack:
         apply_migrations(conn)
         grant_writer(conn, self.postgres.writer, password=None)
         conn.close()
+        admin = self.postgres.admin_connection(name)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        admin.close()
         return url, self.postgres.url_for(name, user=self.postgres.writer)
 
     def connect(self, url: str):
         return psycopg2.connect(url, password=self.postgres.password)
+
+    def cpu_meter(self, **processes: int) -> CpuMeter:
+        """A CPU meter of the broker, PostgreSQL and the given processes (name=pid)."""
+        return CpuMeter({"broker": self.broker.pid, "postgres": self.postgres.pid, **processes})
+
+    def top_statements(self, database: str) -> list[dict]:
+        conn = self.postgres.admin_connection(database)
+        try:
+            return top_statements(conn)
+        finally:
+            conn.close()

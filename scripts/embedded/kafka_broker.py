@@ -53,6 +53,11 @@ class KafkaBroker:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker JVM's process id, while it runs."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
     def start(self, timeout_seconds: float = 60) -> None:
         """Format the storage on first use, start the broker and wait until it answers."""
         java = require_java()

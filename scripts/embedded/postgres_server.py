@@ -39,6 +39,7 @@ class PostgresServer:
     port: int = 5432
     name: str = "tickets"
     writer: str = "tickets_writer"
+    settings: tuple[str, ...] = ()  # extra server settings, "name=value"
 
     @property
     def data_dir(self) -> Path:
@@ -84,7 +85,7 @@ class PostgresServer:
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.root_dir / 'socket'} -c max_connections=200"
-        )
+        ) + "".join(f" -c {setting}" for setting in self.settings)
         self._run(
             [
                 str(bin_dir / "pg_ctl"),
@@ -102,6 +103,14 @@ class PostgresServer:
         )
         self._ensure_roles()
         logger.info("PostgreSQL ready at %s", self.database_url)
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id, while the server runs."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`fast` rolls back open transactions; `immediate` is a crash)."""

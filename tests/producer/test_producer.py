@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from datetime import datetime
 
 import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from core.contract import reject_reason
-from core.settings import REPO_ROOT
-from producer.kafka_producer import ensure_topic
+from core.settings import REPO_ROOT, load
+from producer import kafka_producer
+from producer.kafka_producer import TicketProducer, ensure_topic
+from producer.settings import ProducerSettings
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +141,62 @@ def test_bad_settings_fail_at_start_naming_the_setting(args, env, code, named):
     run = run_producer(*args, env=env, timeout=30)
     assert run.returncode == code
     assert named in run.stderr
+
+
+def test_without_a_ledger_the_counters_are_still_exact(kafka_broker):
+    """No per-ticket delivery callback then: acknowledged is derived, and still exact."""
+    topic = f"noledger_{time.time_ns()}"
+    run = run_producer(
+        "--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", topic,
+        "--rate", "0", "--count", "30000", "--progress-interval-seconds", "0.1",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    counters = re.finditer(r"sent (\d+), acknowledged (\d+), failed (\d+)", run.stderr)
+    lines = [[int(n) for n in m.groups()] for m in counters]
+    assert lines[-1] == [30000, 30000, 0]
+    assert all(0 <= acknowledged <= sent for sent, acknowledged, _ in lines)
+    messages = consume_all(kafka_broker.bootstrap_servers, topic, 30000)
+    assert len(messages) == 30000
+    assert len({json.loads(m.value())["ticket_id"] for m in messages}) == 30000
+
+
+def test_the_rate_spreads_tickets_over_time(kafka_broker):
+    """--rate 400 --count 200 takes about half a second, sent in small bursts, not at once."""
+    topic = f"rate_{time.time_ns()}"
+    settings = load(
+        ProducerSettings,
+        ["--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", topic,
+         "--rate", "400", "--count", "200"],
+    )  # fmt: skip
+    producer = TicketProducer(settings)
+    producer.check_broker()
+    started = time.monotonic()
+    counters = producer.run(report=lambda *_: None)
+    elapsed = time.monotonic() - started
+    assert (counters.sent, counters.acknowledged, counters.failed) == (200, 200, 0)
+    assert 199 / 400 <= elapsed < 3
+    messages = consume_all(kafka_broker.bootstrap_servers, topic, 200)
+    stamps = sorted(datetime.fromisoformat(json.loads(m.value())["created_at"]) for m in messages)
+    assert (stamps[-1] - stamps[0]).total_seconds() >= 0.45
+    # Spread over many milliseconds (a busy machine may delay a few, then catch up).
+    assert len(set(stamps)) > 50
+
+
+@pytest.mark.parametrize("ledger", [False, True])
+def test_failed_deliveries_are_counted_not_acknowledged(tmp_path, monkeypatch, ledger):
+    """Undeliverable tickets (no broker, short message timeout) end as failed, none acknowledged."""
+    monkeypatch.setattr(
+        kafka_producer,
+        "_producer_config",
+        lambda settings, on_delivery, original=kafka_producer._producer_config: dict(
+            original(settings, on_delivery), **{"message.timeout.ms": 1000, "log_level": 0}
+        ),
+    )
+    argv = ["--bootstrap-servers", "127.0.0.1:1", "--rate", "0", "--count", "50"]
+    if ledger:
+        argv += ["--ledger-file", str(tmp_path / "ledger.txt")]
+    counters = TicketProducer(load(ProducerSettings, argv)).run(report=lambda *_: None)
+    assert (counters.sent, counters.acknowledged, counters.failed) == (50, 0, 50)
+    assert counters.errors == {"_MSG_TIMED_OUT": 50}
+    if ledger:
+        assert (tmp_path / "ledger.txt").read_text() == ""
