@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import sys
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from jobs.postgres_sink import WINNER_ORDER, BatchTransaction, count_new_tickets
 from jobs.progress import BatchClock
@@ -22,12 +23,24 @@ from jobs.settings import AggregationSettings
 from jobs.streaming import JobSpec, run_main
 from jobs.validation import classify
 
-__all__ = ["countable", "main"]
+__all__ = ["COUNTED_COLUMNS", "countable", "main", "verdicts"]
+
+COUNTED_COLUMNS = ("ticket_id", "type", *WINNER_ORDER)
 
 
-def countable(kafka_df: DataFrame) -> DataFrame:
-    """The valid tickets of a batch, reduced to what counting needs."""
-    return classify(kafka_df).where(F.col("reason").isNull()).select("ticket_id", "type", *WINNER_ORDER)
+def verdicts(kafka_df: DataFrame) -> DataFrame:
+    """Each record's reason (NULL when valid) and what counting needs.
+
+    Invalid records are dropped after collection (`countable`), not by a Spark filter:
+    Spark would push a filter on `reason` below the staged projections of `classify`
+    and parse each record once per field again (5x slower on 200k-record batches).
+    """
+    return classify(kafka_df).select("reason", *COUNTED_COLUMNS)
+
+
+def countable(batch: pa.Table) -> pa.Table:
+    """The valid tickets of a collected batch of verdicts."""
+    return batch.filter(pc.is_null(batch["reason"])).select(list(COUNTED_COLUMNS))
 
 
 def batch_writer(settings: AggregationSettings):
@@ -36,7 +49,7 @@ def batch_writer(settings: AggregationSettings):
 
     def write(kafka_df: DataFrame, batch_id: int) -> None:
         clock = BatchClock()
-        tickets = countable(kafka_df).toArrow()
+        tickets = countable(verdicts(kafka_df).toArrow())
         if tickets.num_rows == 0:
             return
         clock.spark_finished()

@@ -9,6 +9,8 @@ whole validation stays in the JVM.
 
 from __future__ import annotations
 
+from functools import cache
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -76,8 +78,17 @@ def classify(kafka_df: DataFrame) -> DataFrame:
     Each record is parsed once: the stages below compute the JSON, then its top-level
     map, then each field's value and type as columns, so that the CASE of rules only
     reads columns (Spark does not inline an expensive expression used several times).
+    The columns are built once per process: building them anew took ~0.3 s per batch.
     """
-    parsed = kafka_df.select(
+    for stage in _stages():
+        kafka_df = kafka_df.select(*stage)
+    return kafka_df
+
+
+@cache
+def _stages() -> tuple[tuple[Column | str, ...], ...]:
+    """The select lists of classify, in order (Columns are not bound to a DataFrame)."""
+    parse = (
         F.col("key").alias("raw_key"),
         F.col("value").alias("raw_value"),
         F.col("topic").alias("kafka_topic"),
@@ -85,12 +96,14 @@ def classify(kafka_df: DataFrame) -> DataFrame:
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
         F.try_parse_json(F.col("value").cast("string")).alias("_json"),
-    ).withColumn("_map", F.expr("try_variant_get(_json, '$', 'map<string,variant>')"))
-    fields = parsed.select(
+    )
+    to_map = ("*", F.expr("try_variant_get(_json, '$', 'map<string,variant>')").alias("_map"))
+    to_values = (
         "*",
         F.map_keys("_map").alias("_keys"),
         *[F.col("_map")[f.name].alias(f"_v_{f.name}") for f in FIELDS],
-    ).select(
+    )
+    to_texts = (
         "*",
         *[F.schema_of_variant(f"_v_{f.name}").alias(f"_t_{f.name}") for f in FIELDS],
         *[F.expr(f"try_variant_get(_v_{f.name}, '$', 'string')").alias(f"_s_{f.name}") for f in FIELDS],
@@ -120,7 +133,7 @@ def classify(kafka_df: DataFrame) -> DataFrame:
     ticket_columns = [
         (_to_timestamp(text[f.name]) if f.is_timestamp else text[f.name]).alias(f.name) for f in FIELDS
     ]
-    return fields.select(
+    verdict = (
         _first_match(rules).alias("reason"),
         *ticket_columns,
         team.alias("team"),
@@ -128,3 +141,4 @@ def classify(kafka_df: DataFrame) -> DataFrame:
         "raw_key",
         "raw_value",
     )
+    return parse, to_map, to_values, to_texts, verdict

@@ -23,10 +23,9 @@ import pyarrow as pa
 from confluent_kafka import Consumer
 
 from core.contract import FIELD_NAMES, decode_ticket, team_for
+from jobs.aggregation import COUNTED_COLUMNS
 from jobs.enrichment import STORED_COLUMNS
-from jobs.postgres_sink import WINNER_ORDER, count_new_tickets, insert_tickets
-
-_COUNTED = ("ticket_id", "type", *WINNER_ORDER)
+from jobs.postgres_sink import count_new_tickets, insert_tickets
 
 
 def _batch_table(messages) -> pa.Table:
@@ -50,7 +49,7 @@ def _batch_table(messages) -> pa.Table:
 
 def _write(cur, tickets: pa.Table) -> None:
     insert_tickets(cur, tickets)
-    count_new_tickets(cur, tickets.select(list(_COUNTED)))
+    count_new_tickets(cur, tickets.select(list(COUNTED_COLUMNS)))
 
 
 def main(argv: list[str] | None = None) -> int:

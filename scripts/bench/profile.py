@@ -21,7 +21,8 @@ _BATCH_TIMES = re.compile(
 
 
 def _processes() -> dict[int, tuple[int, float]]:
-    """pid → (parent pid, CPU seconds used so far) for every live process."""
+    """pid → (parent pid, CPU seconds used so far) for every live process, including its
+    children that have exited and been waited for (a PostgreSQL backend, once closed)."""
     table = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -31,7 +32,8 @@ def _processes() -> dict[int, tuple[int, float]]:
         except OSError:
             continue  # exited meanwhile
         fields = stat[stat.rindex(")") + 2 :].split()
-        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS)
+        utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+        table[int(entry.name)] = (int(fields[1]), (utime + stime + cutime + cstime) / _TICKS)
     return table
 
 
@@ -59,7 +61,8 @@ class CpuMeter:
         self._before = {name: _tree_cpu(pid, table) for name, pid in self._roots.items()}
 
     def stop(self) -> dict[str, float]:
-        """CPU seconds per component since start (processes that exited meanwhile are lost)."""
+        """CPU seconds per component since start (a process that exited without being
+        waited for by one of the tree is lost)."""
         table = _processes()
         return {
             name: round(_tree_cpu(pid, table) - self._before[name], 1) for name, pid in self._roots.items()

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.contract import TYPE_TEAMS, reject_reason
-from jobs.aggregation import countable
+from jobs.aggregation import countable, verdicts
 from jobs.enrichment import enrich, split
 from jobs.validation import classify
 from producer.generator import TicketGenerator, encode
@@ -87,8 +87,8 @@ def test_enrichment_splits_a_batch_into_stored_and_rejected_rows(spark):
 
 def test_aggregation_counts_only_valid_tickets(spark):
     """countable() drops every invalid record before counting."""
-    rows = countable(kafka_frame(spark, [with_(), *CORPUS])).collect()
-    assert [(r.ticket_id, r.type) for r in rows] == [(VALID["ticket_id"], "incident")]
+    rows = countable(verdicts(kafka_frame(spark, [with_(), *CORPUS])).toArrow()).to_pylist()
+    assert [(r["ticket_id"], r["type"]) for r in rows] == [(VALID["ticket_id"], "incident")]
 
 
 json_values = st.recursive(

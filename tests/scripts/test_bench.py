@@ -24,7 +24,8 @@ def test_the_bench_measures_every_contender_and_writes_its_report(tmp_path):
     run = subprocess.run(
         [
             sys.executable, "-m", "scripts.bench",
-            "--tickets", "2000", "--rates", "200", "--latency-seconds", "5", "--out-dir", str(out),
+            "--tickets", "2000", "--rates", "200", "--latency-seconds", "5", "--warmup-seconds", "3",
+            "--out-dir", str(out),
         ],
         cwd=REPO_ROOT,
         capture_output=True,
