@@ -523,6 +523,54 @@ class Pipeline:
 # --------------------------------------------------------------------------- database
 
 
+OUTAGE_SECONDS = 20
+
+
+def outage_pipeline(
+    *, bootstrap: str, topic: str, database_url: str, password: str, work_dir: Path, rng
+) -> Pipeline:
+    """A pipeline for an outage test, its jobs up and tickets flowing when it returns.
+
+    Bigger batches than the kill test's: an outage test needs no many-batch window,
+    and the backlog of the outage drains faster. Production starts once the drivers
+    are up, so that the backlog stays small; the outage then comes 0 to 2 s after the
+    first rows, at a random point of a batch.
+    """
+    pipeline = Pipeline(
+        bootstrap=bootstrap,
+        topic=topic,
+        database_url=database_url,
+        password=password,
+        work_dir=work_dir,
+        rate=300,
+        seed=rng.randrange(1 << 30),
+        max_offsets_per_trigger=2000,
+    )
+    try:
+        pipeline.start_jobs()
+        pipeline.wait_until_jobs_up()
+        pipeline.start_producer()
+        pipeline.wait_for_rows(tickets=1, counted=1, timeout_seconds=180)
+        pipeline.sleep(rng.uniform(0, 2))
+    except BaseException:
+        pipeline.close()
+        raise
+    return pipeline
+
+
+def stop_for_a_while(pipeline: Pipeline, service: str, stop, start) -> float:
+    """Stop a service for ~OUTAGE_SECONDS while the pipeline runs; return the outage in seconds."""
+    log(f"STOPPING {service} for ~{OUTAGE_SECONDS}s")
+    down = time.monotonic()
+    stop()
+    stopped = time.monotonic() - down
+    pipeline.sleep(max(0.0, OUTAGE_SECONDS - stopped))
+    start()
+    outage = time.monotonic() - down
+    log(f"{service} stopped in {stopped:.1f}s, back after {outage:.1f}s in all")
+    return outage
+
+
 def query(database_url: str, password: str, statement: str, params: tuple = ()) -> list[tuple]:
     conn = psycopg2.connect(database_url, password=password, connect_timeout=5)
     try:

@@ -15,19 +15,17 @@ import pytest
 from scripts.embedded.kafka_broker import KafkaBroker
 from tests.conftest import KAFKA_JARS, free_port
 from tests.faults.helpers import (
-    Pipeline,
     assert_exact,
-    log,
     new_topic,
+    outage_pipeline,
     read_ledger,
     report,
+    stop_for_a_while,
     topic_ticket_ids,
     wait_until_drained,
 )
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(480)]
-
-OUTAGE_SECONDS = 20
 
 
 def test_a_broker_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
@@ -43,33 +41,15 @@ def test_a_broker_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
     pipeline = None
     try:
         topic = new_topic(broker.bootstrap_servers, "client_tickets")
-        pipeline = Pipeline(
+        pipeline = outage_pipeline(
             bootstrap=broker.bootstrap_servers,
             topic=topic,
             database_url=writer_url,
             password=postgres_server.writer_password,
             work_dir=tmp_path,
-            rate=300,
-            seed=fault_random.randrange(1 << 30),
-            # Bigger batches than the kill test's: these tests need no many-batch window,
-            # and the backlog of the outage drains faster.
-            max_offsets_per_trigger=2000,
+            rng=fault_random,
         )
-        pipeline.start_jobs()
-        # Production starts once the drivers are up, so that the backlog stays small.
-        pipeline.wait_until_jobs_up()
-        pipeline.start_producer()
-        pipeline.wait_for_rows(tickets=1, counted=1, timeout_seconds=180)
-        pipeline.sleep(fault_random.uniform(0, 2))
-
-        log(f"STOPPING the broker for ~{OUTAGE_SECONDS}s")
-        down = time.monotonic()
-        broker.stop()
-        stopped = time.monotonic() - down
-        pipeline.sleep(max(0.0, OUTAGE_SECONDS - stopped))
-        broker.start()
-        outage = time.monotonic() - down
-        log(f"broker stopped in {stopped:.1f}s, back after {outage:.1f}s in all")
+        outage = stop_for_a_while(pipeline, "the broker", broker.stop, broker.start)
         before = len(read_ledger(pipeline.ledger))
         # Production goes on after the outage; the jobs must pick it up.
         pipeline.sleep(5)

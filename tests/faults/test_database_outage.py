@@ -20,17 +20,15 @@ from core.migrations import apply_migrations, grant_writer
 from scripts.embedded.postgres_server import PostgresServer
 from tests.conftest import free_port
 from tests.faults.helpers import (
-    Pipeline,
     assert_exact,
-    log,
+    outage_pipeline,
     read_ledger,
     report,
+    stop_for_a_while,
     wait_until_drained,
 )
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(480)]
-
-OUTAGE_SECONDS = 20
 
 
 def test_a_database_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
@@ -51,33 +49,17 @@ def test_a_database_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
         apply_migrations(conn)
         grant_writer(conn, server.writer, password=None)
         conn.close()
-        pipeline = Pipeline(
+        pipeline = outage_pipeline(
             bootstrap=kafka_broker.bootstrap_servers,
             topic=topic,
             database_url=server.writer_url,
             password=server.writer_password,
             work_dir=tmp_path,
-            rate=300,
-            seed=fault_random.randrange(1 << 30),
-            # Bigger batches than the kill test's: these tests need no many-batch window,
-            # and the backlog of the outage drains faster.
-            max_offsets_per_trigger=2000,
+            rng=fault_random,
         )
-        pipeline.start_jobs()
-        # Production starts once the drivers are up, so that the backlog stays small.
-        pipeline.wait_until_jobs_up()
-        pipeline.start_producer()
-        pipeline.wait_for_rows(tickets=1, counted=1, timeout_seconds=180)
-        pipeline.sleep(fault_random.uniform(0, 2))
-
-        log(f"STOPPING PostgreSQL (fast) for ~{OUTAGE_SECONDS}s")
-        down = time.monotonic()
-        server.stop("fast")
-        stopped = time.monotonic() - down
-        pipeline.sleep(max(0.0, OUTAGE_SECONDS - stopped))
-        server.start()
-        outage = time.monotonic() - down
-        log(f"PostgreSQL stopped in {stopped:.1f}s, back after {outage:.1f}s in all")
+        outage = stop_for_a_while(
+            pipeline, "PostgreSQL (fast shutdown)", lambda: server.stop("fast"), server.start
+        )
         pipeline.sleep(5)
 
         assert pipeline.stop_producer() == 0, pipeline.producer.tail()
