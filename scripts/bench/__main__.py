@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.settings import REPO_ROOT, SettingError, at_least, load, setting
+from scripts.bench.producer_speed import producer_command
 from scripts.bench.profile import batch_times
 from scripts.bench.report import write_report
 from scripts.bench.stack import BenchStack
@@ -87,21 +88,7 @@ def produce(stack: BenchStack, topic: str, count: int, rate: float, partitions: 
     """Run one producer process; return its wall time in seconds."""
     started = time.monotonic()
     subprocess.run(
-        [
-            PYTHON,
-            "-m",
-            "producer",
-            "--bootstrap-servers",
-            stack.broker.bootstrap_servers,
-            "--topic",
-            topic,
-            "--rate",
-            str(rate),
-            "--count",
-            str(count),
-            "--partitions",
-            str(partitions),
-        ],
+        producer_command(stack.broker.bootstrap_servers, topic, count, rate, partitions),
         env=stack.env,
         cwd=REPO_ROOT,
         check=True,

@@ -3,7 +3,7 @@
 Two figures, each the best of `--repeat` runs:
   generator: tickets/s of building (key, value) bytes in-process, no Kafka;
   end to end: one `python -m producer --rate 0 --count N` process, exactly as `make bench`
-    runs it (scripts/bench/__main__.py `produce`), into a local broker: N / wall time,
+    runs it (`producer_command`), into a local broker: N / wall time,
     and the rate of the producer's own final progress line.
 Starts a temporary broker unless --bootstrap-servers is given.
 """
@@ -37,26 +37,24 @@ def generator_rate(count: int, burst: int = 256) -> float:
     return count // burst * burst / (time.perf_counter() - started)
 
 
+def producer_command(bootstrap: str, topic: str, count: int, rate: float, partitions: int) -> list[str]:
+    """One producer process as `make bench` runs it (rate 0 = full speed)."""
+    return [
+        sys.executable, "-m", "producer",
+        "--bootstrap-servers", bootstrap,
+        "--topic", topic,
+        "--rate", f"{rate:g}",
+        "--count", str(count),
+        "--partitions", str(partitions),
+    ]  # fmt: skip
+
+
 def producer_run(bootstrap: str, count: int, partitions: int) -> tuple[float, float, str]:
     """(count / wall seconds, the final progress line's rate, that line)."""
     topic = f"speed_{time.time_ns()}"
     started = time.monotonic()
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "producer",
-            "--bootstrap-servers",
-            bootstrap,
-            "--topic",
-            topic,
-            "--rate",
-            "0",
-            "--count",
-            str(count),
-            "--partitions",
-            str(partitions),
-        ],
+        producer_command(bootstrap, topic, count, 0, partitions),
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
