@@ -9,9 +9,16 @@ LOCAL := .local
 JARS := $(LOCAL)/jars
 HELM_VERSION := v3.21.4
 HELM := $(LOCAL)/bin/helm
+# The Kubeflow Spark operator release: its chart and CRDs come from its Go module, checked
+# against this go.sum hash (tests validate against its CRD; make kind-up installs its chart).
+SPARK_OPERATOR_VERSION := 2.5.2
+SPARK_OPERATOR_SUM := h1:6nX2UhwSfnYi1mtwczgFfJTMeLSL/1ajTvkFe8R7Vdc=
+SPARK_OPERATOR_DIR := $(LOCAL)/spark-operator-$(SPARK_OPERATOR_VERSION)
+# Every step that can take more than a few seconds prints a progress line while it is silent.
+PROGRESS := $(PYTHON) scripts/with_progress.py
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench faults install jars helm clean-data
+.PHONY: help run test lint bench faults install jars helm spark-operator clean-data
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -19,30 +26,40 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[jobs,k8s,dev]'
+	$(PROGRESS) "creating the virtualenv $(VENV)" -- $(PYTHON) -m venv $(VENV)
+	$(PROGRESS) "upgrading pip" -- $(PY) -m pip install --quiet --upgrade pip
+	$(PROGRESS) "installing the Python packages (first time: ~600 MB, pyspark is most of it)" -- \
+	  $(PY) -m pip install --progress-bar off -e '.[jobs,k8s,dev]'
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the dependencies
 
 $(JARS)/.resolved: images/jars/pom.xml images/jars/settings.xml scripts/resolve_jars.sh
-	bash scripts/resolve_jars.sh $(JARS)
+	$(PROGRESS) "resolving the JVM jars from Maven Central (first time: ~150 MB)" -- \
+	  bash scripts/resolve_jars.sh $(JARS)
 	@touch $@
 
 jars: $(JARS)/.resolved ## Resolve the JVM jars (Kafka broker, Spark connector) from Maven Central
 
 $(HELM):
 	@command -v go >/dev/null || { echo "Go is required to build helm (https://go.dev/dl/)"; exit 1; }
-	GOBIN=$(abspath $(LOCAL)/bin) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	$(PROGRESS) "building helm $(HELM_VERSION) with Go (first time: 1-3 min)" -- \
+	  env GOBIN=$(abspath $(LOCAL)/bin) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 helm: $(HELM) ## Build the pinned helm into .local/bin
+
+$(SPARK_OPERATOR_DIR)/SOURCE: scripts/fetch_spark_operator.sh
+	$(PROGRESS) "fetching the Spark operator $(SPARK_OPERATOR_VERSION) chart and CRDs (Go module)" -- \
+	  bash scripts/fetch_spark_operator.sh $(SPARK_OPERATOR_VERSION) '$(SPARK_OPERATOR_SUM)' $(SPARK_OPERATOR_DIR)
+
+spark-operator: $(SPARK_OPERATOR_DIR)/SOURCE ## Fetch the pinned Spark operator chart and CRDs into .local
 
 run: install jars ## Run the whole pipeline embedded: Kafka, PostgreSQL, producer, both Spark jobs
 	$(PY) -m scripts.run_embedded $(ARGS)
 
-test: install jars helm ## Run every test (unit, integration, chart checks)
-	PATH="$(abspath $(LOCAL)/bin):$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+test: install jars helm spark-operator ## Run every test (unit, integration, chart checks)
+	PATH="$(abspath $(LOCAL)/bin):$$PATH" SPARK_OPERATOR_CHART="$(abspath $(SPARK_OPERATOR_DIR))/spark-operator-chart" \
+	  $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install jars ## Measure throughput and latency beside the baselines; writes bench/results/latest.*
 	$(PY) -m scripts.bench $(ARGS)
@@ -54,7 +71,10 @@ lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Under root, PostgreSQL's files may live outside the clone (README, "Where data lives"); the
+# link .local/run/postgres/server then says where.
 clean-data: ## Delete the embedded broker, database, checkpoints and logs (keeps venv and jars)
+	if [ -L $(LOCAL)/run/postgres/server ]; then rm -rf "$$(readlink $(LOCAL)/run/postgres/server)"; fi
 	rm -rf $(LOCAL)/run
 
 -include k8s/kind.mk

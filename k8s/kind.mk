@@ -16,7 +16,8 @@ HELM ?= $(LOCAL)/bin/helm
 # Pinned tools and charts.
 KIND_VERSION := v0.32.0
 KIND_BIN := $(LOCAL)/bin/kind
-KIND_SPARK_OPERATOR_VERSION := 2.5.2
+# The operator's chart, fetched from its pinned Go module by the top Makefile (make spark-operator).
+KIND_SPARK_OPERATOR_CHART := $(SPARK_OPERATOR_DIR)/spark-operator-chart
 KIND_SPARK_OPERATOR_VALUES := k8s/spark-operator-values.yaml
 # The cluster (its node image is pinned in the config: the Kubernetes version tests/k8s check).
 KIND_CLUSTER := ticket-pipeline
@@ -30,7 +31,7 @@ KIND_PRODUCER_IMAGE := ticket-pipeline/producer:$(KIND_IMAGE_TAG)
 # What the scripts get: the pins above, and .local/bin first on PATH (kind, helm).
 KIND_ENV = PATH="$(abspath $(LOCAL)/bin):$$PATH" \
 	KIND_CLUSTER="$(KIND_CLUSTER)" KIND_CONFIG="$(KIND_CONFIG)" KIND_NAMESPACE="$(KIND_NAMESPACE)" \
-	KIND_SPARK_OPERATOR_VERSION="$(KIND_SPARK_OPERATOR_VERSION)" \
+	KIND_SPARK_OPERATOR_VERSION="$(SPARK_OPERATOR_VERSION)" KIND_SPARK_OPERATOR_CHART="$(KIND_SPARK_OPERATOR_CHART)" \
 	KIND_SPARK_OPERATOR_VALUES="$(KIND_SPARK_OPERATOR_VALUES)" \
 	KIND_SPARK_IMAGE="$(KIND_SPARK_IMAGE)" KIND_PRODUCER_IMAGE="$(KIND_PRODUCER_IMAGE)"
 
@@ -42,7 +43,7 @@ $(KIND_BIN):
 
 kind: $(KIND_BIN) ## Build the pinned kind into .local/bin
 
-kind-up: $(KIND_BIN) $(HELM) ## Kubernetes: kind cluster, Spark operator, build and kind-load both images
+kind-up: $(KIND_BIN) $(HELM) $(SPARK_OPERATOR_DIR)/SOURCE ## Kubernetes: kind cluster, Spark operator, build and kind-load both images
 	$(KIND_ENV) bash scripts/kind_up.sh
 
 kind-down: $(KIND_BIN) ## Kubernetes: delete the kind cluster (images, volumes and all)

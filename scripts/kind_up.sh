@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 for var in KIND_CLUSTER KIND_CONFIG KIND_NAMESPACE KIND_SPARK_OPERATOR_VERSION \
-  KIND_SPARK_OPERATOR_VALUES KIND_SPARK_IMAGE KIND_PRODUCER_IMAGE; do
+  KIND_SPARK_OPERATOR_CHART KIND_SPARK_OPERATOR_VALUES KIND_SPARK_IMAGE KIND_PRODUCER_IMAGE; do
   [ -n "${!var:-}" ] || { echo "$var is not set: run this through 'make kind-up'" >&2; exit 2; }
 done
 need() { command -v "$1" >/dev/null || { echo "$1 is required: $2" >&2; exit 1; }; }
@@ -56,10 +56,10 @@ preload_third_party_images() {
 step "third-party images of the chart (optional preload)"
 preload_third_party_images || echo "warning: preload skipped; the node will pull the images"
 
-step "Spark operator $KIND_SPARK_OPERATOR_VERSION (release spark-operator, namespace spark-operator)"
-helm repo add --force-update spark-operator https://kubeflow.github.io/spark-operator >/dev/null
-helm upgrade --install spark-operator spark-operator/spark-operator \
-  --version "$KIND_SPARK_OPERATOR_VERSION" \
+# The chart comes from the operator's Go module at the pinned version, checked against its go.sum
+# hash (make spark-operator), not from a chart repository.
+step "Spark operator $KIND_SPARK_OPERATOR_VERSION from $KIND_SPARK_OPERATOR_CHART (release spark-operator, namespace spark-operator)"
+helm upgrade --install spark-operator "$KIND_SPARK_OPERATOR_CHART" \
   --namespace spark-operator --create-namespace \
   --values "$KIND_SPARK_OPERATOR_VALUES" \
   --wait --timeout 10m

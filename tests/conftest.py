@@ -8,12 +8,9 @@ database a private PostgreSQL from the system binaries, Spark runs in local mode
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -51,20 +48,20 @@ def kafka_broker(tmp_path_factory) -> Iterator[KafkaBroker]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A real private PostgreSQL server for the whole test session."""
-    # Not under pytest's basetemp: pytest makes that 0700, and under root the server
-    # runs as the postgres user, which must reach its folder.
-    root = Path(tempfile.mkdtemp(prefix="ticket-pipeline-pg-"))
-    root.chmod(0o755)
-    server = PostgresServer(root, port=free_port())
+def postgres_server(tmp_path_factory) -> Iterator[PostgresServer]:
+    """A real private PostgreSQL server for the whole test session.
+
+    Its folder is under pytest's basetemp, which is 0700: under root the server's user cannot
+    enter it, so this also proves the relocation of PostgresServer.server_dir.
+    """
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"), port=free_port())
     server.start()
     # libpq finds both roles' passwords there (the owner's and the jobs' writer role).
     os.environ["PGPASSFILE"] = str(server.pgpass_file)
     os.environ.pop("PGPASSWORD", None)
     yield server
     server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    server.delete_files()
 
 
 @pytest.fixture

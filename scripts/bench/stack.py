@@ -27,7 +27,6 @@ class BenchStack:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ticket-pipeline-bench-")))
 
     def __post_init__(self) -> None:
-        self.root.chmod(0o755)  # under root, PostgreSQL runs as the postgres user
         self.broker = KafkaBroker(
             self.root / "kafka",
             LOCAL_DIR / "jars" / "kafka",
@@ -49,6 +48,7 @@ class BenchStack:
     def close(self) -> None:
         self.broker.stop()
         self.postgres.stop()
+        self.postgres.delete_files()
         shutil.rmtree(self.root, ignore_errors=True)
 
     @property

@@ -4,12 +4,18 @@ The first start runs initdb with password (scram) authentication and creates two
 roles: `tickets`, owner of the database `tickets` (migrations), and `tickets_writer`,
 the Spark jobs' role (core.migrate grants it only what the jobs need). Their generated
 passwords are kept in `<root>/password` and `<root>/writer-password`, and in a libpq
-`<root>/pgpass` file (all mode 0600). PostgreSQL refuses to run as root, so under root
-the server runs as the `postgres` system user.
+`<root>/pgpass` file (all mode 0600).
+
+PostgreSQL refuses to run as root, so under root the server runs as the `postgres` system
+user, which must be able to enter the server's folder. When it cannot (a clone under /root,
+or inside any 0700 folder), `<root>` keeps only the passwords, and the server's own files
+(data, socket, log) go to RELOCATED_ROOT/postgres-<hash of <root>>, linked from `<root>/server`.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 import pwd
@@ -29,6 +35,8 @@ __all__ = ["PostgresServer"]
 logger = logging.getLogger(__name__)
 
 _ADMIN = "postgres"
+_SERVER_USER = "postgres"  # who runs the server when we are root
+RELOCATED_ROOT = Path("/var/lib/ticket-pipeline")
 
 
 @dataclass
@@ -41,9 +49,22 @@ class PostgresServer:
     writer: str = "tickets_writer"
     settings: tuple[str, ...] = ()  # extra server settings, "name=value"
 
+    @functools.cached_property
+    def server_dir(self) -> Path:
+        """The folder of the server's own files: `root_dir`, unless the server's user cannot enter it."""
+        link = self.root_dir / "server"
+        if link.is_symlink():
+            return Path(os.readlink(link))
+        if os.geteuid() != 0:
+            return self.root_dir
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        if _server_user_can_enter(self.root_dir.parent):
+            return self.root_dir
+        return self._relocate(link)
+
     @property
     def data_dir(self) -> Path:
-        return self.root_dir / "data"
+        return self.server_dir / "data"
 
     @property
     def database_url(self) -> str:
@@ -80,11 +101,12 @@ class PostgresServer:
         first_time = not (self.data_dir / "PG_VERSION").exists()
         if first_time:
             self._init(bin_dir)
-        (self.root_dir / "socket").mkdir(exist_ok=True)
-        self._chown(self.root_dir / "socket")
+        socket_dir = self.server_dir / "socket"
+        socket_dir.mkdir(exist_ok=True)
+        self._chown(socket_dir)
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-            f"-c unix_socket_directories={self.root_dir / 'socket'} -c max_connections=200"
+            f"-c unix_socket_directories={socket_dir} -c max_connections=200"
         ) + "".join(f" -c {setting}" for setting in self.settings)
         self._run(
             [
@@ -96,7 +118,7 @@ class PostgresServer:
                 "-D",
                 str(self.data_dir),
                 "-l",
-                str(self.root_dir / "postgres.log"),
+                str(self._log_file),
                 "-o",
                 options,
             ]
@@ -117,6 +139,12 @@ class PostgresServer:
         if not (self.data_dir / "postmaster.pid").exists():
             return
         self._run([str(find_postgres_bin() / "pg_ctl"), "stop", "-w", "-m", mode, "-D", str(self.data_dir)])
+
+    def delete_files(self) -> None:
+        """Delete the server's files and its passwords; the server must be stopped."""
+        if self.server_dir != self.root_dir:
+            shutil.rmtree(self.server_dir, ignore_errors=True)
+        shutil.rmtree(self.root_dir, ignore_errors=True)
 
     def admin_connection(self, database: str = "postgres"):
         """A superuser connection, for tests and set-up."""
@@ -151,12 +179,38 @@ class PostgresServer:
         finally:
             conn.close()
 
+    @property
+    def _log_file(self) -> Path:
+        return self.server_dir / "postgres.log"
+
+    def _relocate(self, link: Path) -> Path:
+        """Give the server a folder its user can enter; move data that was left in `root_dir`."""
+        key = hashlib.sha256(str(self.root_dir.resolve()).encode()).hexdigest()[:12]
+        target = RELOCATED_ROOT / f"postgres-{key}"
+        target.mkdir(parents=True, exist_ok=True)
+        RELOCATED_ROOT.chmod(0o755)
+        (target / "owner").write_text(f"{self.root_dir.resolve()}\n")
+        self._chown(target)
+        for name in ("data", "postgres.log"):
+            if (self.root_dir / name).exists() and not (target / name).exists():
+                shutil.move(self.root_dir / name, target / name)
+        link.symlink_to(target)
+        logger.info(
+            "user %s cannot enter %s, so PostgreSQL keeps its files in %s (linked from %s)",
+            _SERVER_USER,
+            self.root_dir.parent,
+            target,
+            link,
+        )
+        return target
+
     def _init(self, bin_dir: Path) -> None:
         self.root_dir.mkdir(parents=True, exist_ok=True)
+        self.server_dir.mkdir(parents=True, exist_ok=True)
         self._write_secrets()
-        pwfile = self.root_dir / "initdb-pwfile"
+        pwfile = self.server_dir / "initdb-pwfile"
         pwfile.write_text(self.admin_password)
-        self._chown(self.root_dir, pwfile)
+        self._chown(self.server_dir, pwfile)
         pwfile.chmod(0o600)
         shutil.rmtree(self.data_dir, ignore_errors=True)
         try:
@@ -219,19 +273,25 @@ class PostgresServer:
 
     def _run(self, command: list[str]) -> None:
         if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            command = ["runuser", "-u", _SERVER_USER, "--", *command]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
-            log = self.root_dir / "postgres.log"
+            log = self._log_file
             tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
             raise RuntimeError(
                 f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()}\n{tail}"
             )
 
     def _chown(self, *paths: Path) -> None:
-        """Under root, hand the server's files to the postgres user."""
+        """Under root, hand the server's files to the server's user."""
         if os.geteuid() != 0:
             return
-        user = pwd.getpwnam("postgres")
+        user = pwd.getpwnam(_SERVER_USER)
         for path in paths:
             os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _server_user_can_enter(folder: Path) -> bool:
+    """Whether the server's user may enter `folder` (every folder above it included)."""
+    check = ["runuser", "-u", _SERVER_USER, "--", "test", "-x", str(folder)]
+    return subprocess.run(check, capture_output=True).returncode == 0

@@ -1,4 +1,8 @@
-"""Runs the pipeline's processes side by side, prefixes their logs, restarts crashed ones."""
+"""Runs the pipeline's processes side by side, prefixes their logs, restarts crashed ones.
+
+A process that exits with 0 has finished its work (a producer with PRODUCER_COUNT set): it stays
+finished, and the others keep running. Any other exit is a crash, restarted after a delay.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 __all__ = ["Service", "Supervisor"]
 
@@ -19,11 +23,12 @@ logger = logging.getLogger(__name__)
 
 _RESTART_DELAY_SECONDS = 5.0
 _STOP_TIMEOUT_SECONDS = 60.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
 class Service:
-    """A long-running command, restarted when it exits on its own."""
+    """A long-running command, restarted when it crashes (exits with a code other than 0)."""
 
     name: str
     command: list[str]
@@ -31,42 +36,63 @@ class Service:
     log_file: Path
     process: subprocess.Popen | None = None
     restarts: int = 0
+    finished: bool = False
     _log: IO[bytes] | None = field(default=None, repr=False)
 
 
 class Supervisor:
     """Starts services, streams their output with a name prefix, stops them on request."""
 
-    def __init__(self, services: list[Service], out: IO[str] = sys.stdout) -> None:
+    def __init__(
+        self,
+        services: list[Service],
+        out: IO[str] = sys.stdout,
+        restart_delay_seconds: float = _RESTART_DELAY_SECONDS,
+    ) -> None:
         self.services = services
         self._out = out
+        self._restart_delay_seconds = restart_delay_seconds
         self._stopping = threading.Event()
         self._width = max(len(s.name) for s in services)
         self._print_lock = threading.Lock()
+        self._previous_handlers: dict[signal.Signals, Any] = {}
 
     def start(self) -> None:
         for service in self.services:
             self._spawn(service)
 
     def run_until_stopped(self) -> None:
-        """Block until SIGINT/SIGTERM, restarting services that exit meanwhile."""
-        signal.signal(signal.SIGINT, lambda *_: self._stopping.set())
-        signal.signal(signal.SIGTERM, lambda *_: self._stopping.set())
+        """Block until SIGINT/SIGTERM, or until every service has finished; restart crashed ones.
+
+        The signals only set the stop flag until stop() has finished, which restores their handlers.
+        """
+        for sig in _STOP_SIGNALS:
+            self._previous_handlers[sig] = signal.signal(sig, lambda *_: self._stopping.set())
         while not self._stopping.wait(1):
             for service in self.services:
-                code = service.process.poll() if service.process else None
-                if code is not None and not self._stopping.is_set():
-                    service.restarts += 1
-                    logger.warning(
-                        "%s exited with %s; restarting in %.0fs (restart %d)",
-                        service.name,
-                        code,
-                        _RESTART_DELAY_SECONDS,
-                        service.restarts,
+                code = None if service.finished or not service.process else service.process.poll()
+                if code is None or self._stopping.is_set():
+                    continue
+                if code == 0:
+                    service.finished = True
+                    logger.info(
+                        "%s finished its work (exit 0): not restarted; the others keep running", service.name
                     )
-                    if self._stopping.wait(_RESTART_DELAY_SECONDS):
-                        break
-                    self._spawn(service)
+                    continue
+                service.restarts += 1
+                logger.warning(
+                    "%s exited with %s; restarting in %.0fs (restart %d)",
+                    service.name,
+                    code,
+                    self._restart_delay_seconds,
+                    service.restarts,
+                )
+                if self._stopping.wait(self._restart_delay_seconds):
+                    break
+                self._spawn(service)
+            if all(service.finished for service in self.services):
+                logger.info("every process finished its work")
+                return
 
     def stop(self) -> None:
         """SIGTERM every service (they flush and commit), then wait; SIGKILL stragglers."""
@@ -86,6 +112,8 @@ class Supervisor:
                 service.process.wait()
             if service._log:
                 service._log.close()
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
 
     def _spawn(self, service: Service) -> None:
         service.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,7 @@ supervisor loop, and the restarts are counted.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -38,10 +35,7 @@ def test_a_database_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
     jobs write, every acknowledged ticket is stored exactly once after it restarts, and the
     aggregation equals the GROUP BY."""
     started = time.monotonic()
-    # Not under pytest's 0700 basetemp: under root the server runs as user postgres.
-    root = Path(tempfile.mkdtemp(prefix="ticket-pipeline-faults-pg-"))
-    root.chmod(0o755)
-    server = PostgresServer(root, port=free_port())
+    server = PostgresServer(tmp_path / "postgres", port=free_port())
     pipeline = None
     try:
         server.start()
@@ -86,4 +80,4 @@ def test_a_database_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
         if pipeline is not None:
             pipeline.close()
         server.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
+        server.delete_files()

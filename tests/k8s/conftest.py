@@ -1,4 +1,4 @@
-"""Fixtures of the offline Kubernetes checks: rendered charts and the shared CRD.
+"""Fixtures of the offline Kubernetes checks: rendered charts and the Spark operator's chart.
 
 Without helm on PATH every chart check fails (never skips) with render.HelmNotFoundError, whose
 message says to run `make test` or `make helm`.
@@ -6,12 +6,13 @@ message says to run `make test` or `make helm`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .render import render_chart
-from .validation import CRD_FILE_NAME, shared_schemas_dir
+from .validation import MissingOperatorChart, operator_chart_dir
 
 # Non-default values: a bigger topic, three producers, other resources, an existing Secret with
 # its own keys, another writer role.
@@ -53,16 +54,12 @@ VALUE_SETS = {"default values": None, "custom values": CUSTOM_VALUES}
 
 
 @pytest.fixture(scope="session")
-def shared_schemas() -> Any:
-    """Return shared/schemas, failing with the place looked at when the CRD is not there."""
-    folder = shared_schemas_dir()
-    if not (folder / CRD_FILE_NAME).is_file():
-        pytest.fail(
-            f"{CRD_FILE_NAME} not found in {folder}; set TICKET_PIPELINE_SHARED_DIR to the "
-            "folder that holds schemas/",
-            pytrace=False,
-        )
-    return folder
+def operator_chart() -> Path:
+    """Return the fetched Spark operator chart; fail (never skip) with how to fetch it."""
+    try:
+        return operator_chart_dir()
+    except MissingOperatorChart as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(params=list(VALUE_SETS), scope="session")

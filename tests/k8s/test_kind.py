@@ -45,8 +45,8 @@ def test_should_install_the_operator_with_the_webhook_for_the_release_namespace(
     assert values["spark"]["serviceAccount"]["create"] is True
     # Release `spark-operator` gives the service account `spark-operator-spark`.
     script = (REPO_ROOT / "scripts" / "kind_up.sh").read_text()
-    assert "helm upgrade --install spark-operator spark-operator/spark-operator" in script
-    assert '--version "$KIND_SPARK_OPERATOR_VERSION"' in script
+    assert 'helm upgrade --install spark-operator "$KIND_SPARK_OPERATOR_CHART"' in script
+    assert "helm repo" not in script
     assert '--values "$KIND_SPARK_OPERATOR_VALUES"' in script
     chart_values = yaml.safe_load((REPO_ROOT / "charts" / "values.yaml").read_text())
     assert chart_values["spark"]["serviceAccount"] == "spark-operator-spark"

@@ -3,6 +3,7 @@ the kind node's version, SparkApplications against the Spark operator's CRD."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,11 +11,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from .render import CHART_DIR, KUBE_VERSION, find, of_kind, render_chart
+from .render import CHART_DIR, KUBE_VERSION, REPO_ROOT, find, of_kind, render_chart
 from .validation import (
     CRD_SHA256,
+    OPERATOR_CHART_ENV,
     core_schema_version,
     crd_sha256,
+    make_variable,
     spark_application_errors,
     strict_crd_schema,
     validate_core_object,
@@ -65,14 +68,22 @@ def test_should_know_a_schema_for_every_rendered_kind(rendered: list[dict]) -> N
     assert unknown == set()
 
 
-def test_should_use_the_pinned_spark_operator_crd(shared_schemas: Path) -> None:
-    """The CRD file is the one SOURCES.md describes (kubeflow/spark-operator v2.5.2)."""
+def test_should_use_the_crd_of_the_pinned_spark_operator_module(operator_chart: Path) -> None:
+    """The CRD is kubeflow/spark-operator v2.5.2's, byte for byte, from inside the clone: its
+    chart says 2.5.2, and the fetch recorded the Go module and the go.sum hash the Makefile pins."""
     assert crd_sha256() == CRD_SHA256
-    assert "v2.5.2" in (shared_schemas / "SOURCES.md").read_text(encoding="utf-8")
+    assert operator_chart.resolve().is_relative_to(REPO_ROOT.resolve()) or OPERATOR_CHART_ENV in os.environ
+    chart = yaml.safe_load((operator_chart / "Chart.yaml").read_text(encoding="utf-8"))
+    assert chart["version"] == make_variable("SPARK_OPERATOR_VERSION") == "2.5.2"
+    source = (operator_chart.parent / "SOURCE").read_text(encoding="utf-8").split()
+    assert source == [
+        f"github.com/kubeflow/spark-operator/v2@v{chart['version']}",
+        make_variable("SPARK_OPERATOR_SUM"),
+    ]
 
 
 def test_should_validate_every_spark_application_against_the_crd(
-    rendered: list[dict], shared_schemas: Path
+    rendered: list[dict], operator_chart: Path
 ) -> None:
     """Both SparkApplications satisfy the v1beta2 CRD with unknown fields rejected."""
     apps = of_kind(rendered, "SparkApplication")
@@ -101,7 +112,7 @@ def test_should_turn_int_or_string_into_any_of_and_close_objects() -> None:
 
 
 def test_should_reject_a_spark_application_with_a_misspelt_field(
-    default_objects: list[dict], shared_schemas: Path
+    default_objects: list[dict], operator_chart: Path
 ) -> None:
     """A typo anywhere in a SparkApplication, top-level or nested, is an error."""
     app = find(default_objects, "SparkApplication", "enrichment")
@@ -146,7 +157,7 @@ def test_should_reject_a_chart_whose_template_has_an_unknown_field(
 
 
 def test_should_reject_a_chart_whose_spark_application_has_an_unknown_field(
-    tmp_path: Path, shared_schemas: Path
+    tmp_path: Path, operator_chart: Path
 ) -> None:
     """A misspelt SparkApplication field in the template fails the CRD check."""
     chart = _broken_chart(

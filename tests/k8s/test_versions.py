@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from .render import KUBE_VERSION, REPO_ROOT, find, kind_node_version
-from .validation import shared_schemas_dir
+from .validation import make_variable
 
 POM = REPO_ROOT / "images" / "jars" / "pom.xml"
 PYPROJECT = REPO_ROOT / "pyproject.toml"
@@ -65,12 +65,6 @@ def _dockerfile_froms(path: Path) -> list[str]:
 
 def _spark_base_image() -> str:
     return next(image for image in _dockerfile_froms(SPARK_DOCKERFILE) if image.startswith("apache/spark:"))
-
-
-def _kind_mk_variable(name: str) -> str:
-    match = re.search(rf"^{name}\s*:?=\s*(\S+)\s*$", KIND_MK.read_text(encoding="utf-8"), re.M)
-    assert match, f"k8s/kind.mk does not set {name}"
-    return match.group(1)
 
 
 def test_should_pin_pyspark_to_the_poms_spark_version() -> None:
@@ -172,12 +166,15 @@ def test_should_validate_against_the_kind_nodes_kubernetes_version() -> None:
     assert KUBE_VERSION == kind_node_version() == "1.36.1"
     config = yaml.safe_load((REPO_ROOT / "k8s" / "kind-config.yaml").read_text(encoding="utf-8"))
     assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
-    assert _kind_mk_variable("KIND_VERSION") == "v0.32.0"
+    assert make_variable("KIND_VERSION", KIND_MK) == "v0.32.0"
 
 
-def test_should_install_the_operator_release_whose_crd_the_tests_use(shared_schemas: Path) -> None:
-    """kind.mk pins the spark-operator chart 2.5.2, the release of shared/schemas' CRD."""
-    version = _kind_mk_variable("KIND_SPARK_OPERATOR_VERSION")
-    assert version == "2.5.2"
-    sources = (shared_schemas_dir() / "SOURCES.md").read_text(encoding="utf-8")
-    assert f"tag `v{version}`" in sources
+def test_should_install_the_operator_chart_whose_crd_the_tests_use(operator_chart: Path) -> None:
+    """make kind-up installs the very chart folder the CRD checks read: the Makefile's pinned
+    release 2.5.2, whose operator submits with Spark 4.0.4, the pom's spark.version."""
+    assert make_variable("SPARK_OPERATOR_VERSION") == "2.5.2"
+    assert _pom_property("spark.version") == "4.0.4"
+    kind_chart = make_variable("KIND_SPARK_OPERATOR_CHART", KIND_MK)
+    assert kind_chart == "$(SPARK_OPERATOR_DIR)/spark-operator-chart"
+    assert operator_chart.name == "spark-operator-chart"
+    assert not re.search(r"^KIND_SPARK_OPERATOR_VERSION\s*:?=", KIND_MK.read_text(encoding="utf-8"), re.M)

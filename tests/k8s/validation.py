@@ -2,8 +2,9 @@
 
 - Core kinds: kubernetes-validate's strict schemas (unknown fields rejected) of the newest
   Kubernetes version it bundles that is not newer than the kind node's.
-- SparkApplication: the operator's CRD from shared/schemas (see SOURCES.md there), turned into a
-  strict JSON schema the way kubeconform's openapi2jsonschema does.
+- SparkApplication: the CRD of the pinned Spark operator release, from its Go module (`make
+  spark-operator` fetches its chart into .local), turned into a strict JSON schema the way
+  kubeconform's openapi2jsonschema does. The strictness is ours, added here at test time.
 """
 
 from __future__ import annotations
@@ -27,24 +28,53 @@ from .render import KUBE_VERSION, REPO_ROOT
 __all__ = [
     "CRD_FILE_NAME",
     "CRD_SHA256",
+    "OPERATOR_CHART_ENV",
+    "MissingOperatorChart",
     "core_schema_version",
-    "shared_schemas_dir",
+    "make_variable",
+    "operator_chart_dir",
     "spark_application_errors",
     "strict_crd_schema",
     "validate_core_object",
 ]
 
 CRD_FILE_NAME = "sparkoperator.k8s.io_sparkapplications.yaml"
-# From shared/schemas/SOURCES.md: the CRD of kubeflow/spark-operator v2.5.2, byte for byte.
+# The CRD of kubeflow/spark-operator v2.5.2 (charts/spark-operator-chart/crds/), byte for byte.
 CRD_SHA256 = "ecd9c14fcadb9d5f8ced4c4ee31920548ea53a892e0a69c3e43aa758bfca6d94"
-SHARED_DIR_ENV = "TICKET_PIPELINE_SHARED_DIR"
+OPERATOR_CHART_ENV = "SPARK_OPERATOR_CHART"  # set by `make test`
+MAKEFILE = REPO_ROOT / "Makefile"
 
 
-def shared_schemas_dir() -> Path:
-    """Return shared/schemas: $TICKET_PIPELINE_SHARED_DIR/schemas, else <repo>/../shared/schemas."""
-    shared = os.environ.get(SHARED_DIR_ENV)
-    base = Path(shared) if shared else REPO_ROOT.parent / "shared"
-    return base / "schemas"
+class MissingOperatorChart(FileNotFoundError):
+    """The pinned Spark operator chart has not been fetched."""
+
+
+def make_variable(name: str, makefile: Path = MAKEFILE) -> str:
+    """Return the value of `NAME := value` in a Makefile."""
+    match = re.search(rf"^{name}\s*:?=\s*(\S+)\s*$", makefile.read_text(encoding="utf-8"), re.M)
+    if not match:
+        raise LookupError(f"{makefile.name} does not set {name}")
+    return match.group(1)
+
+
+def operator_chart_dir() -> Path:
+    """Return the fetched Spark operator chart: $SPARK_OPERATOR_CHART, else the Makefile's folder.
+
+    Raises MissingOperatorChart, saying how to fetch it, when its CRD is not there.
+    """
+    configured = os.environ.get(OPERATOR_CHART_ENV)
+    version = make_variable("SPARK_OPERATOR_VERSION")
+    chart = (
+        Path(configured)
+        if configured
+        else REPO_ROOT / ".local" / f"spark-operator-{version}" / "spark-operator-chart"
+    )
+    if not (chart / "crds" / CRD_FILE_NAME).is_file():
+        raise MissingOperatorChart(
+            f"{CRD_FILE_NAME} not found in {chart / 'crds'}: run `make test`, or `make spark-operator` "
+            f"to fetch the Spark operator {version} chart"
+        )
+    return chart
 
 
 def core_schema_version(kube_version: str = KUBE_VERSION) -> str:
@@ -94,7 +124,7 @@ def strict_crd_schema(schema: Any) -> Any:
 
 @functools.cache
 def _spark_application_validator() -> jsonschema.Draft7Validator:
-    path = shared_schemas_dir() / CRD_FILE_NAME
+    path = operator_chart_dir() / "crds" / CRD_FILE_NAME
     crd = yaml.safe_load(path.read_text(encoding="utf-8"))
     versions = {v["name"]: v for v in crd["spec"]["versions"]}
     schema = strict_crd_schema(copy.deepcopy(versions["v1beta2"]["schema"]["openAPIV3Schema"]))
@@ -104,7 +134,7 @@ def _spark_application_validator() -> jsonschema.Draft7Validator:
 
 def crd_sha256() -> str:
     """Return the sha256 of the CRD file in use."""
-    return hashlib.sha256((shared_schemas_dir() / CRD_FILE_NAME).read_bytes()).hexdigest()
+    return hashlib.sha256((operator_chart_dir() / "crds" / CRD_FILE_NAME).read_bytes()).hexdigest()
 
 
 def spark_application_errors(app: Mapping[str, Any]) -> list[str]:
