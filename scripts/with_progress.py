@@ -57,6 +57,7 @@ def run_with_progress(step: str, command: list[str], interval_seconds: float) ->
     print(f"==> {step}", flush=True)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     last_output = [started]
+    sampled_at, sampled_bytes = started, received_at_start
     pump = threading.Thread(target=_pump, args=(process.stdout, last_output), daemon=True)
     pump.start()
     while True:
@@ -65,14 +66,15 @@ def run_with_progress(step: str, command: list[str], interval_seconds: float) ->
             break
         except subprocess.TimeoutExpired:
             if time.monotonic() - last_output[0] >= interval_seconds:
-                elapsed = time.monotonic() - started
-                received = received_bytes() - received_at_start
+                now, received = time.monotonic(), received_bytes()
+                rate = (received - sampled_bytes) / max(now - sampled_at, 1e-3)
                 print(
-                    f"    ... {step}: {elapsed:.0f} s, {_megabytes(received)} received so far "
-                    f"({received / elapsed / 1e6:.1f} MB/s)",
+                    f"    ... {step}: {now - started:.0f} s, "
+                    f"{_megabytes(received - received_at_start)} received so far, {rate / 1e6:.1f} MB/s now",
                     flush=True,
                 )
-                last_output[0] = time.monotonic()
+                sampled_at, sampled_bytes = now, received
+                last_output[0] = now
     pump.join()
     elapsed = time.monotonic() - started
     outcome = "done" if code == 0 else f"failed (exit {code})"

@@ -31,7 +31,7 @@ def test_should_print_a_progress_line_while_the_command_is_silent() -> None:
     assert lines[1] == "begin" and lines[-2] == "end"
     progress = [line for line in lines if line.startswith("    ... a quiet step: ")]
     assert len(progress) >= 2, lines
-    assert all(re.fullmatch(r"    \.\.\. a quiet step: \d+ s, [\d,]+ MB received so far \([\d.]+ MB/s\)", p)
+    assert all(re.fullmatch(r"    \.\.\. a quiet step: \d+ s, [\d,]+ MB received so far, [\d.]+ MB/s now", p)
                for p in progress)  # fmt: skip
     assert re.fullmatch(r"==> a quiet step: done in \d+ s", lines[-1])
 
