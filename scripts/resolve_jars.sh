@@ -12,7 +12,7 @@ for profile in spark:spark broker:kafka; do
   name="${profile%%:*}"; folder="$dest/${profile##*:}"
   rm -rf "$folder.tmp"
   echo "resolving the '$name' jars into $folder"
-  mvn --batch-mode --quiet -s "$here/images/jars/settings.xml" -f "$here/images/jars/pom.xml" \
+  mvn --batch-mode --quiet -Dstyle.color=never -s "$here/images/jars/settings.xml" -f "$here/images/jars/pom.xml" \
     -P "$name" dependency:copy-dependencies -DincludeScope=runtime \
     -DoutputDirectory="$folder.tmp"
   rm -rf "$folder"; mv "$folder.tmp" "$folder"
