@@ -10,8 +10,9 @@ import logging
 import sys
 
 from core.settings import SettingError, load
-from producer.kafka_producer import BrokerUnavailable, TicketProducer
+from producer.kafka_producer import TicketProducer
 from producer.settings import ProducerSettings
+from producer.topic import TopicError
 
 logger = logging.getLogger("producer")
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     producer.install_signal_handlers()
     try:
         producer.check_broker()
-    except BrokerUnavailable as e:
+    except TopicError as e:  # unreachable broker, or a topic it refuses to create
         logger.error("%s", e)
         return 1
     logger.info(

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient
 
 from producer.generator import TicketGenerator, ticket_id_of
 from producer.settings import ProducerSettings
+from producer.topic import BrokerUnavailable, ensure_topic, unreachable_message
 
-__all__ = ["BrokerUnavailable", "Counters", "TicketProducer", "ensure_topic"]
+__all__ = ["Counters", "TicketProducer"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +25,6 @@ _FLUSH_TIMEOUT_SECONDS = 30
 # Tickets generated and queued between two checks of the clock, stop flag and rate.
 _BURST = 256
 _FULL_QUEUE_WAIT_SECONDS = 0.005
-
-
-class BrokerUnavailable(RuntimeError):
-    """The Kafka broker could not be reached within the connect timeout."""
 
 
 @dataclass
@@ -38,25 +35,6 @@ class Counters:
     acknowledged: int = 0
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-
-
-def ensure_topic(admin: AdminClient, topic: str, partitions: int, timeout_seconds: float) -> bool:
-    """Create the topic unless it exists; return True if this call created it."""
-    try:
-        metadata = admin.list_topics(timeout=timeout_seconds)
-    except KafkaException as e:
-        raise BrokerUnavailable(str(e)) from e
-    if topic in metadata.topics:
-        return False
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    try:
-        futures[topic].result(timeout=timeout_seconds)
-    except KafkaException as e:
-        if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
-        return False
-    logger.info("created topic %s with %d partitions", topic, partitions)
-    return True
 
 
 class TicketProducer:
@@ -75,20 +53,16 @@ class TicketProducer:
 
     def check_broker(self) -> None:
         """Fail fast, naming the setting, when the broker does not answer; create the topic."""
-        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap_servers, "log_level": 0})
+        settings = self.settings
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
         try:
-            ensure_topic(
-                admin,
-                self.settings.topic,
-                self.settings.partitions,
-                self.settings.connect_timeout_seconds,
+            created = ensure_topic(
+                admin, settings.topic, settings.partitions, settings.connect_timeout_seconds
             )
         except BrokerUnavailable as e:
-            raise BrokerUnavailable(
-                f"Kafka broker unreachable at --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS="
-                f"{self.settings.bootstrap_servers} after {self.settings.connect_timeout_seconds:g}s"
-                f" (KAFKA_CONNECT_TIMEOUT_SECONDS): {e}"
-            ) from e
+            raise BrokerUnavailable(unreachable_message(settings, e)) from e
+        if created:
+            logger.info("created topic %s with %d partitions", settings.topic, settings.partitions)
 
     def request_stop(self, *_: object) -> None:
         """Ask the loop to stop after the current burst of tickets (signal-handler compatible)."""

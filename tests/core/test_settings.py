@@ -9,12 +9,13 @@ import pytest
 from core.migrate import MigrateSettings
 from core.settings import REPO_ROOT, SettingError, load, mask_url, setting_fields
 from jobs.settings import AggregationSettings, EnrichmentSettings
-from producer.settings import ProducerSettings
+from producer.settings import ProducerSettings, TopicSettings
 from scripts.bench.__main__ import BenchSettings
 from scripts.run_embedded import RunSettings
 
 ALL_SETTINGS = (
     ProducerSettings,
+    TopicSettings,
     EnrichmentSettings,
     AggregationSettings,
     MigrateSettings,

@@ -17,8 +17,8 @@ from .validation import MissingOperatorChart, operator_chart_dir
 # Non-default values: a bigger topic, three producers, other resources, an existing Secret with
 # its own keys, another writer role.
 CUSTOM_VALUES: dict[str, Any] = {
+    "topic": {"partitions": 12},
     "redpanda": {
-        "topic": {"partitions": 12},
         "resources": {
             "requests": {"cpu": "1", "memory": "2Gi"},
             "limits": {"cpu": "2", "memory": "3Gi"},
@@ -50,7 +50,25 @@ CUSTOM_VALUES: dict[str, Any] = {
     },
 }
 
-VALUE_SETS = {"default values": None, "custom values": CUSTOM_VALUES}
+# A Kafka-compatible broker of the user's instead of Redpanda: one outside the cluster, one a
+# Service of another namespace (neither is rendered: the wiring checks must accept both).
+EXTERNAL_BOOTSTRAP_SERVERS = "kafka.example.internal:9092,kafka-2.streaming.svc.cluster.local:9092"
+EXTERNAL_KAFKA_VALUES: dict[str, Any] = {
+    "externalKafka": {"bootstrapServers": EXTERNAL_BOOTSTRAP_SERVERS},
+    "console": {"enable": True},
+}
+
+VALUE_SETS = {
+    "default values": None,
+    "custom values": CUSTOM_VALUES,
+    "external kafka": EXTERNAL_KAFKA_VALUES,
+}
+
+
+def external_bootstrap_servers(values: dict[str, Any] | None) -> list[str]:
+    """The host:port entries of externalKafka.bootstrapServers in ``values`` (none by default)."""
+    servers = ((values or {}).get("externalKafka") or {}).get("bootstrapServers", "")
+    return servers.split(",") if servers else []
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +81,15 @@ def operator_chart() -> Path:
 
 
 @pytest.fixture(params=list(VALUE_SETS), scope="session")
-def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    """The chart rendered with the default values, then with the custom ones."""
-    return render_chart(VALUE_SETS[request.param])
+def values_under_test(request: pytest.FixtureRequest) -> dict[str, Any] | None:
+    """Each value set in turn: the defaults (None), the custom values, an external broker."""
+    return VALUE_SETS[request.param]
+
+
+@pytest.fixture(scope="session")
+def rendered(values_under_test: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The chart rendered with each value set of VALUE_SETS."""
+    return render_chart(values_under_test)
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +102,9 @@ def default_objects() -> list[dict[str, Any]]:
 def custom_objects() -> list[dict[str, Any]]:
     """The chart rendered with CUSTOM_VALUES."""
     return render_chart(CUSTOM_VALUES)
+
+
+@pytest.fixture(scope="session")
+def external_objects() -> list[dict[str, Any]]:
+    """The chart rendered with EXTERNAL_KAFKA_VALUES."""
+    return render_chart(EXTERNAL_KAFKA_VALUES)

@@ -5,7 +5,7 @@ Spark jobs natively::
 
     from tests.k8s.render import render_chart, find, env_of, containers, spark_run_spec
 
-    objects = render_chart({"redpanda": {"topic": {"partitions": 6}}})
+    objects = render_chart({"topic": {"partitions": 6}})
     producer = containers(find(objects, "Deployment", "producer"))[0]
     env = env_of(producer)            # {"KAFKA_BOOTSTRAP_SERVERS": "redpanda.default.svc...", ...}
     run = spark_run_spec(find(objects, "SparkApplication", "enrichment"))
@@ -51,6 +51,7 @@ __all__ = [
     "of_kind",
     "pod_spec",
     "render_chart",
+    "render_notes",
     "replace_hosts",
     "run_helm",
     "run_make",
@@ -162,6 +163,41 @@ def render_chart(
     values_json = json.dumps(dict(values or {}), sort_keys=True)
     objects = _render_cached(values_json, str(chart_dir), namespace, release, kube_version)
     return copy.deepcopy(list(objects))
+
+
+def render_notes(
+    values: Mapping[str, Any] | None = None,
+    *,
+    chart_dir: Path = CHART_DIR,
+    namespace: str = NAMESPACE,
+    release: str = RELEASE,
+    kube_version: str = KUBE_VERSION,
+) -> str:
+    """Render NOTES.txt offline with ``values``.
+
+    `helm install --dry-run` ignores --kube-version, so this renders a copy of the chart where
+    NOTES.txt is the body of a named template printed into a ConfigMap.
+    """
+    with tempfile.TemporaryDirectory(prefix="ticket-pipeline-notes-") as tmp:
+        chart = Path(tmp) / "chart"
+        shutil.copytree(chart_dir, chart)
+        notes = (chart / "templates" / "NOTES.txt").read_text(encoding="utf-8")
+        (chart / "templates" / "_notes_under_test.tpl").write_text(
+            '{{- define "notes-under-test" -}}\n' + notes + "{{- end -}}\n", encoding="utf-8"
+        )
+        (chart / "templates" / "notes-under-test.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\n"
+            'data:\n  notes: {{ include "notes-under-test" . | quote }}\n',
+            encoding="utf-8",
+        )
+        values_file = Path(tmp) / "values.yaml"
+        values_file.write_text(yaml.safe_dump(dict(values or {})), encoding="utf-8")
+        manifest = run_helm(
+            "template", release, str(chart), "--namespace", namespace,
+            "--kube-version", kube_version, "--values", str(values_file),
+            "--show-only", "templates/notes-under-test.yaml",
+        )  # fmt: skip
+    return yaml.safe_load(manifest)["data"]["notes"]
 
 
 def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

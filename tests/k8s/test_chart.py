@@ -14,7 +14,7 @@ import yaml
 
 from core.migrations import WRITER_PRIVILEGES
 
-from .conftest import CUSTOM_VALUES
+from .conftest import CUSTOM_VALUES, EXTERNAL_KAFKA_VALUES
 from .render import (
     CHART_DIR,
     KUBE_VERSION,
@@ -25,6 +25,7 @@ from .render import (
     find,
     of_kind,
     render_chart,
+    render_notes,
     run_helm,
     spark_pods,
 )
@@ -39,11 +40,14 @@ def test_should_pass_helm_lint_strict_for_the_kind_node_version() -> None:
     assert "1 chart(s) linted, 0 chart(s) failed" in output
 
 
-def test_should_pass_helm_lint_strict_with_custom_values(tmp_path: Path) -> None:
-    """`helm lint --strict` also passes with the non-default values."""
-    values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump(CUSTOM_VALUES), encoding="utf-8")
-    output = run_helm("lint", "--strict", str(CHART_DIR), "--kube-version", KUBE_VERSION, "-f", str(values))
+@pytest.mark.parametrize("values", [CUSTOM_VALUES, EXTERNAL_KAFKA_VALUES], ids=["custom", "external kafka"])
+def test_should_pass_helm_lint_strict_with_other_values(tmp_path: Path, values: dict[str, Any]) -> None:
+    """`helm lint --strict` also passes with the non-default values and with an external broker."""
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values), encoding="utf-8")
+    output = run_helm(
+        "lint", "--strict", str(CHART_DIR), "--kube-version", KUBE_VERSION, "-f", str(values_file)
+    )
     assert "0 chart(s) failed" in output
 
 
@@ -54,7 +58,7 @@ def test_should_render_every_component_with_default_values(default_objects: list
         ("StatefulSet", "redpanda"),
         ("Service", "redpanda"),
         ("Service", "redpanda-hl"),
-        ("Job", "redpanda-topic"),
+        ("Job", "kafka-topic"),
         ("Deployment", "console"),
         ("Service", "console"),
         ("ConfigMap", "console"),
@@ -75,8 +79,8 @@ def test_should_apply_custom_partitions_replicas_rate_and_resources(
     custom_objects: list[dict],
 ) -> None:
     """Custom values reach the topic Job, the producer and the Spark executors."""
-    topic_env = env_of(containers(find(custom_objects, "Job", "redpanda-topic"))[0])
-    assert topic_env["PARTITIONS"] == "12"
+    topic_env = env_of(containers(find(custom_objects, "Job", "kafka-topic"))[0])
+    assert topic_env["TOPIC_PARTITIONS"] == "12"
 
     producer = find(custom_objects, "Deployment", "producer")
     assert producer["spec"]["replicas"] == 3
@@ -200,7 +204,8 @@ def test_should_leave_out_optional_components_when_disabled() -> None:
         ({"producer": {"replicas": -1}}, "a negative replica count"),
         ({"producer": {"ratePerReplica": "fast"}}, "a rate that is not a number"),
         ({"producer": {"replica": 3}}, "a misspelt key"),
-        ({"redpanda": {"topic": {"partitions": 0}}}, "a topic without partitions"),
+        ({"topic": {"partitions": 0}}, "a topic without partitions"),
+        ({"redpanda": {"topic": {"partitions": 6}}}, "the topic under its former key redpanda.topic"),
         ({"redpanda": {"image": {"tag": "latest"}}}, "an unpinned image tag"),
         ({"postgresql": {"auth": {"password": "hunter2"}}}, "a plain-text password"),
         ({"postgresql": {"auth": {"writerPassword": "hunter2"}}}, "a plain-text writer password"),
@@ -246,9 +251,9 @@ def test_should_type_every_values_object_strictly_in_the_schema() -> None:
     check(schema, "#")
 
 
-def test_should_print_port_forwards_and_psql_in_the_notes(tmp_path: Path) -> None:
+def test_should_print_port_forwards_and_psql_in_the_notes() -> None:
     """NOTES.txt gives the README's port-forward commands and how to query PostgreSQL."""
-    notes = _render_notes(tmp_path)
+    notes = render_notes()
     for expected in (
         "kubectl port-forward -n default svc/console 8080:8080",
         "kubectl port-forward -n default svc/enrichment-ui-svc 4040:4040",
@@ -262,9 +267,9 @@ def test_should_print_port_forwards_and_psql_in_the_notes(tmp_path: Path) -> Non
         assert expected in notes
 
 
-def test_should_state_in_the_notes_exactly_what_the_writer_role_may_do(tmp_path: Path) -> None:
+def test_should_state_in_the_notes_exactly_what_the_writer_role_may_do() -> None:
     """NOTES.txt says the jobs use the writer role, with exactly core.migrations' privileges."""
-    notes = _render_notes(tmp_path)
+    notes = render_notes()
     assert "The Spark jobs connect as the least-privileged role tickets_writer" in notes
     assert "no DDL, no DELETE, no TRUNCATE" in notes
     stated: dict[str, tuple[str, ...]] = {}
@@ -272,27 +277,6 @@ def test_should_state_in_the_notes_exactly_what_the_writer_role_may_do(tmp_path:
         for table in tables.split(", "):
             stated[table] = tuple(privileges.split(", "))
     assert stated == WRITER_PRIVILEGES
-
-
-def _render_notes(tmp_path: Path) -> str:
-    """Render NOTES.txt offline: `helm install --dry-run` ignores --kube-version, so render a copy
-    of the chart where NOTES.txt is the body of a named template printed into a ConfigMap."""
-    chart = tmp_path / "chart"
-    shutil.copytree(CHART_DIR, chart)
-    notes = (chart / "templates" / "NOTES.txt").read_text(encoding="utf-8")
-    (chart / "templates" / "_notes_under_test.tpl").write_text(
-        '{{- define "notes-under-test" -}}\n' + notes + "{{- end -}}\n", encoding="utf-8"
-    )
-    (chart / "templates" / "notes-under-test.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\n"
-        'data:\n  notes: {{ include "notes-under-test" . | quote }}\n',
-        encoding="utf-8",
-    )
-    manifest = run_helm(
-        "template", "ticket-pipeline", str(chart), "--namespace", "default",
-        "--kube-version", KUBE_VERSION, "--show-only", "templates/notes-under-test.yaml",
-    )  # fmt: skip
-    return yaml.safe_load(manifest)["data"]["notes"]
 
 
 def _load_schema() -> dict[str, Any]:

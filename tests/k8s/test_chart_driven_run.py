@@ -1,18 +1,21 @@
 """A chart-driven run: the chart's own commands, run natively against the local services.
 
-The rendered migrate Job, producer Deployment and both SparkApplications are taken as
-they are (command, env, sparkConf, mainApplicationFile); only the in-cluster host
+The rendered migrate Job, topic Job, producer Deployment and both SparkApplications are taken
+as they are (command, env, sparkConf, mainApplicationFile); only the in-cluster host
 names are mapped to the local broker and PostgreSQL, the image's paths to the repo,
 the Kubernetes master to local mode, and each secret reference, by its key, to the local
 password of that role (the owner's for the migrate Job, the writer's for the drivers).
 Tickets must land in the tables. This proves the chart runs the code the way the tests
-do, with the Spark jobs connected as the least-privileged writer role.
+do, with the Spark jobs connected as the least-privileged writer role. The topic Job, rendered
+for an external broker (externalKafka.bootstrapServers = the local broker), creates and grows
+its topic there with no mapping at all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +27,7 @@ from typing import Any
 import psycopg2
 import pyspark
 import pytest
+from confluent_kafka.admin import AdminClient
 from psycopg2 import sql
 
 from core.contract import TABLES
@@ -106,6 +110,20 @@ def owner_as_in_the_image(server) -> Iterator[None]:
         alter("NOSUPERUSER")
 
 
+def run_rendered(
+    container: dict[str, Any], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """Run a rendered Job's container natively, its command with this interpreter, to its end."""
+    return subprocess.run(
+        local_command(container["command"] + container.get("args", [])),
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def rows(url: str, password: str, statement: str) -> list[tuple]:
     conn = psycopg2.connect(url, password=password)
     with conn.cursor() as cur:
@@ -153,6 +171,14 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
             timeout=60,
         )
     assert run.returncode == 0, run.stderr
+
+    # The topic Job, as the post-install hook runs it: the topic exists before any producer.
+    topic_job = containers(find(objects, "Job", "kafka-topic"))[0]
+    topic_env = local_env(env_of(topic_job), addresses, passwords)
+    run = run_rendered(topic_job, topic_env)
+    assert run.returncode == 0, run.stderr
+    created = re.search(r"has (\d+) partitions \(wanted (\d+)\)", run.stderr)
+    assert created and int(created[1]) >= int(created[2]) == int(topic_env["TOPIC_PARTITIONS"]), run.stderr
 
     producer = containers(find(objects, "Deployment", "producer"))[0]
     producer_env = local_env(env_of(producer), addresses, passwords)
@@ -221,3 +247,33 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
                 process.kill()
         for log in logs.values():
             log.close()
+
+
+def test_the_rendered_topic_job_creates_and_grows_the_topic_on_an_external_broker(kafka_broker):
+    """Rendered with externalKafka.bootstrapServers = the local broker, the topic Job runs with its
+    env exactly as rendered: install creates the topic with 2 partitions, an upgrade to 5 adds 3,
+    an upgrade back to 3 removes none."""
+    topic = f"external_{time.time_ns()}"
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+
+    def install_or_upgrade(partitions: int) -> str:
+        objects = render_chart(
+            {
+                "externalKafka": {"bootstrapServers": kafka_broker.bootstrap_servers},
+                "topic": {"name": topic, "partitions": partitions},
+            }
+        )
+        job = containers(find(objects, "Job", "kafka-topic"))[0]
+        env = local_env(env_of(job), {}, {})
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == kafka_broker.bootstrap_servers
+        run = run_rendered(job, env)
+        assert run.returncode == 0, run.stderr
+        return run.stderr
+
+    assert "has 2 partitions (wanted 2): created" in install_or_upgrade(2)
+    assert "has 5 partitions (wanted 5): grown from 2" in install_or_upgrade(5)
+    assert "has 5 partitions (wanted 3): left as it was" in install_or_upgrade(3)
+    deadline = time.monotonic() + 10
+    while len(admin.list_topics(timeout=10).topics[topic].partitions) != 5:
+        assert time.monotonic() < deadline, "the topic does not show 5 partitions"
+        time.sleep(0.2)

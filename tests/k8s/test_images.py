@@ -89,9 +89,12 @@ def test_should_drop_pyspark_however_its_name_is_spelt(tmp_path: Path) -> None:
 
 
 def test_should_run_the_producer_and_migrations_from_the_producer_image() -> None:
-    """The producer image installs the project (core and producer) and runs `python -m producer`."""
+    """The producer image installs the project (core and producer) and runs `python -m producer`;
+    the chart's migrate and topic Jobs run `python -m core.migrate` and `python -m producer.topic`
+    from it."""
     text = DOCKERFILES["producer"].read_text()
     assert "pip install --no-cache-dir /src" in text
     assert 'CMD ["python", "-m", "producer"]' in text
     assert (REPO_ROOT / "producer" / "__main__.py").is_file()
     assert (REPO_ROOT / "core" / "migrate.py").is_file()
+    assert (REPO_ROOT / "producer" / "topic.py").is_file()

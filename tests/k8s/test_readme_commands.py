@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from typing import Any
 
 import pytest
+import yaml
 
 from core.migrations import WRITER_PRIVILEGES
 
-from .render import REPO_ROOT, find, render_chart
+from .render import REPO_ROOT, find, of_kind, render_chart
 
 README = (REPO_ROOT / "README.md").read_text()
 KUBERNETES_SECTION = README[README.index("## Kubernetes") :]
@@ -81,6 +83,35 @@ def test_should_install_the_chart_with_the_release_name_of_the_readme():
     """`helm install ticket-pipeline charts/` is the command, and charts/ is the chart."""
     assert "helm install ticket-pipeline charts/" in KUBERNETES_SECTION
     assert (REPO_ROOT / "charts" / "Chart.yaml").is_file()
+
+
+def _set_values(assignment: str) -> dict[str, Any]:
+    """`a.b=v` (helm --set syntax, `\\,` an escaped comma) as nested values {"a": {"b": v}}."""
+    path, _, raw = assignment.partition("=")
+    value: Any = raw.replace("\\,", ",") if "\\," in raw else yaml.safe_load(raw)
+    for key in reversed(path.split(".")):
+        value = {key: value}
+    return value
+
+
+# Placeholders such as `existingSecret=<name>` are prose, not values to render.
+SET_ASSIGNMENTS = sorted(
+    {a for a in re.findall(r"--set '?([\w.]+=[^\s'`]+)", KUBERNETES_SECTION) if "<" not in a}
+)
+
+
+def test_should_find_the_readme_set_assignments():
+    """The README's --set examples are found: partitions, producers, the external broker."""
+    keys = {assignment.split("=")[0] for assignment in SET_ASSIGNMENTS}
+    assert {"topic.partitions", "producer.replicas", "externalKafka.bootstrapServers"} <= keys
+
+
+@pytest.mark.parametrize("assignment", SET_ASSIGNMENTS)
+def test_should_render_every_set_of_the_readme(assignment):
+    """Each `--set key=value` of the Kubernetes section names a value the schema accepts."""
+    objects = render_chart(_set_values(assignment))
+    if assignment.startswith("externalKafka.bootstrapServers="):
+        assert [s["metadata"]["name"] for s in of_kind(objects, "StatefulSet")] == ["postgresql"]
 
 
 @pytest.mark.parametrize(

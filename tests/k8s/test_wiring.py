@@ -21,9 +21,10 @@ from core.contract import TABLES, TOPIC
 from core.migrate import MigrateSettings
 from core.settings import load, setting_fields
 from jobs.settings import AggregationSettings, EnrichmentSettings
-from producer.settings import ProducerSettings
+from producer.settings import ProducerSettings, TopicSettings
 from scripts import cluster_status
 
+from .conftest import external_bootstrap_servers
 from .render import (
     IMAGE_WORKDIR,
     NAMESPACE,
@@ -57,6 +58,9 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 PRODUCER_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "TOPIC_PARTITIONS", "PRODUCER_RATE",
     "PRODUCER_COUNT",
+}  # fmt: skip
+TOPIC_JOB_ENV = {
+    "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "TOPIC_PARTITIONS", "KAFKA_CONNECT_TIMEOUT_SECONDS",
 }  # fmt: skip
 DRIVER_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "DATABASE_URL", "PGPASSWORD", "CHECKPOINT_DIR",
@@ -145,43 +149,57 @@ def _env_holders(objects: Iterable[dict]) -> list[tuple[str, dict]]:
 # --- addresses -----------------------------------------------------------------------------------
 
 
-def test_should_resolve_every_host_and_port_to_a_rendered_service(rendered: list[dict]) -> None:
-    """Each <service>.<ns>.svc.cluster.local[:port] in env, args, commands and configs exists."""
+def test_should_resolve_every_host_and_port_to_a_rendered_service(
+    rendered: list[dict], values_under_test: dict | None
+) -> None:
+    """Each <service>.<ns>.svc.cluster.local[:port] in env, args, commands and configs exists,
+    unless it is one of the external broker's bootstrap servers (the user's, not rendered)."""
+    external = set(external_bootstrap_servers(values_under_test))
     found, problems = set(), []
     for obj in rendered:
         for text in walk_strings(obj):
             for match in HOST.finditer(text):
+                if match[0] in external:
+                    continue
                 port = int(match["port"]) if match["port"] else None
                 found.add((match["labels"], port))
                 problem = _resolve(rendered, match["labels"], port)
                 if problem:
                     problems.append(f"{obj['kind']}/{obj['metadata']['name']}: {problem}")
     assert problems == []
-    assert {
+    redpanda = {
         ("redpanda.default", 9092),
         ("redpanda.default", 9644),
         ("redpanda-0.redpanda-hl.default", 33145),
-        ("postgresql.default", 5432),
-    } <= found
+    }
+    assert ("postgresql.default", 5432) in found
+    assert redpanda & found == (set() if external else redpanda)
 
 
-def test_should_point_every_kafka_client_at_the_advertised_broker_address(
-    rendered: list[dict],
+def test_should_point_every_kafka_client_at_the_broker_in_use(
+    rendered: list[dict], values_under_test: dict | None
 ) -> None:
-    """Producer, drivers, topic Job and Console bootstrap from the address the broker advertises."""
-    redpanda = containers(find(rendered, "StatefulSet", "redpanda"))[0]
-    advertised = next(
-        a.split("://", 1)[1] for a in redpanda["args"] if a.startswith("--advertise-kafka-addr=")
-    )
+    """Producer, drivers, topic Job and Console bootstrap from the address Redpanda advertises, or
+    from externalKafka.bootstrapServers when it is set."""
+    external = external_bootstrap_servers(values_under_test)
+    if external:
+        servers = external
+    else:
+        redpanda = containers(find(rendered, "StatefulSet", "redpanda"))[0]
+        advertised = next(
+            a.split("://", 1)[1] for a in redpanda["args"] if a.startswith("--advertise-kafka-addr=")
+        )
+        assert advertised == "redpanda.default.svc.cluster.local:9092"
+        servers = [advertised]
     producer = env_of(containers(find(rendered, "Deployment", "producer"))[0])
-    topic_job = env_of(containers(find(rendered, "Job", "redpanda-topic"))[0])
+    topic_job = env_of(containers(find(rendered, "Job", "kafka-topic"))[0])
     drivers = [env_of(app["spec"]["driver"]) for app in of_kind(rendered, "SparkApplication")]
     console = yaml.safe_load(find(rendered, "ConfigMap", "console")["data"]["config.yaml"])
-    assert advertised == "redpanda.default.svc.cluster.local:9092"
-    assert producer["KAFKA_BOOTSTRAP_SERVERS"] == advertised
-    assert topic_job["BROKERS"] == advertised
-    assert [d["KAFKA_BOOTSTRAP_SERVERS"] for d in drivers] == [advertised, advertised]
-    assert console["kafka"]["brokers"] == [advertised]
+    bootstrap = ",".join(servers)
+    assert producer["KAFKA_BOOTSTRAP_SERVERS"] == bootstrap
+    assert topic_job["KAFKA_BOOTSTRAP_SERVERS"] == bootstrap
+    assert [d["KAFKA_BOOTSTRAP_SERVERS"] for d in drivers] == [bootstrap, bootstrap]
+    assert console["kafka"]["brokers"] == servers
 
 
 def test_should_point_every_database_client_at_the_pipeline_database(
@@ -263,14 +281,20 @@ def test_should_not_select_job_or_test_pods_with_a_service(default_objects: list
 
 def test_should_use_the_contract_topic_everywhere(rendered: list[dict]) -> None:
     """The topic the Job creates and every TICKETS_TOPIC are core.contract.TOPIC."""
-    topic_job = env_of(containers(find(rendered, "Job", "redpanda-topic"))[0])
-    assert topic_job["TOPIC"] == TOPIC
-    topics = [
-        env_of(holder)["TICKETS_TOPIC"]
-        for _, holder in _env_holders(rendered)
+    topics = {
+        owner: env_of(holder)["TICKETS_TOPIC"]
+        for owner, holder in _env_holders(rendered)
         if "TICKETS_TOPIC" in env_of(holder)
-    ]
-    assert topics == [TOPIC] * 3  # producer and both drivers
+    }
+    assert topics == {
+        owner: TOPIC
+        for owner in (
+            "Deployment/producer",
+            "Job/kafka-topic",
+            "SparkApplication/enrichment",
+            "SparkApplication/aggregation",
+        )
+    }
 
 
 def test_should_use_the_contract_tables(default_objects: list[dict]) -> None:
@@ -302,6 +326,7 @@ def test_should_run_the_images_that_make_kind_up_builds(default_objects: list[di
     }
     assert containers(find(default_objects, "Deployment", "producer"))[0]["image"] == producer_image
     assert containers(find(default_objects, "Job", "postgresql-migrate"))[0]["image"] == producer_image
+    assert containers(find(default_objects, "Job", "kafka-topic"))[0]["image"] == producer_image
     for app in of_kind(default_objects, "SparkApplication"):
         assert app["spec"]["image"] == spark_image
 
@@ -368,11 +393,14 @@ def _assert_passwords_are_secret_references(env: Mapping[str, Any], settings_cla
 
 def test_should_set_only_env_vars_the_applications_declare(rendered: list[dict]) -> None:
     """Every env var the chart sets is a setting of the program it runs, or a password
-    (PGPASSWORD, DATABASE_WRITER_PASSWORD) given as a secret reference; the producer and
-    drivers get all of their Kubernetes interface."""
+    (PGPASSWORD, DATABASE_WRITER_PASSWORD) given as a secret reference; the producer, the topic
+    Job and the drivers get all of their Kubernetes interface."""
     producer = env_of(containers(find(rendered, "Deployment", "producer"))[0])
     assert set(producer) == PRODUCER_ENV
     assert set(producer) <= _declared_env(ProducerSettings)
+    topic_job = env_of(containers(find(rendered, "Job", "kafka-topic"))[0])
+    assert set(topic_job) == TOPIC_JOB_ENV
+    assert set(topic_job) <= _declared_env(TopicSettings)
     migrate = env_of(containers(find(rendered, "Job", "postgresql-migrate"))[0])
     assert set(migrate) - PASSWORD_ENV <= _declared_env(MigrateSettings)
     assert set(migrate) >= PASSWORD_ENV
@@ -395,9 +423,11 @@ def test_should_give_the_applications_values_their_settings_accept(rendered: lis
         environ=_plain_env(containers(find(rendered, "Deployment", "producer"))[0]),
     )
     assert producer.topic == TOPIC and producer.count == 0
-    assert producer.partitions == int(
-        env_of(containers(find(rendered, "Job", "redpanda-topic"))[0])["PARTITIONS"]
+    topic_job = load(
+        TopicSettings, [], environ=_plain_env(containers(find(rendered, "Job", "kafka-topic"))[0])
     )
+    assert (topic_job.topic, topic_job.partitions) == (producer.topic, producer.partitions)
+    assert topic_job.bootstrap_servers == producer.bootstrap_servers
     load(
         MigrateSettings,
         [],
@@ -519,12 +549,13 @@ def test_should_run_every_pod_as_non_root_with_a_read_only_root(rendered: list[d
 
 
 def test_should_run_each_image_as_the_user_its_dockerfile_sets(default_objects: list[dict]) -> None:
-    """The chart runs our images as their Dockerfiles' USER (185 Spark, 10001 producer)."""
+    """The chart runs our images as their Dockerfiles' USER (185 Spark; 10001 the producer image,
+    also run by the migrate and topic Jobs)."""
     for image, uid in (("spark", 185), ("producer", 10001)):
         dockerfile = (REPO_ROOT / "images" / image / "Dockerfile").read_text(encoding="utf-8")
         assert re.findall(r"^USER (\d+)", dockerfile, re.M)[-1] == str(uid)
-    producer = pod_spec(find(default_objects, "Deployment", "producer"))
-    assert producer["securityContext"]["runAsUser"] == 10001
+    for kind, name in (("Deployment", "producer"), ("Job", "postgresql-migrate"), ("Job", "kafka-topic")):
+        assert pod_spec(find(default_objects, kind, name))["securityContext"]["runAsUser"] == 10001, name
     for app in of_kind(default_objects, "SparkApplication"):
         assert app["spec"]["driver"]["podSecurityContext"]["runAsUser"] == 185
 

@@ -19,8 +19,9 @@ from confluent_kafka.admin import AdminClient
 from core.contract import reject_reason
 from core.settings import REPO_ROOT, load
 from producer import kafka_producer
-from producer.kafka_producer import TicketProducer, ensure_topic
+from producer.kafka_producer import TicketProducer
 from producer.settings import ProducerSettings
+from producer.topic import ensure_topic
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,130 @@
+"""The topic Job's program, `python -m producer.topic`, against a real broker: it creates the
+topic, grows it, never shrinks it, and fails naming the setting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from core.settings import REPO_ROOT, setting_fields
+from producer.settings import ProducerSettings, TopicSettings
+
+pytestmark = pytest.mark.integration
+
+
+def run_topic(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """Run `python -m producer.topic` as the chart's Job does, with ``args`` and extra ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "producer.topic", *args],
+        env=dict(os.environ, **(env or {})),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def partitions_of(admin: AdminClient, topic: str, expected: int, timeout_seconds: float = 10) -> int:
+    """The topic's partition count, read until it is ``expected`` (metadata may lag a change)."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        found = admin.list_topics(timeout=10).topics.get(topic)
+        count = len(found.partitions) if found is not None else 0
+        if count == expected or time.monotonic() >= deadline:
+            return count
+        time.sleep(0.2)
+
+
+def create(admin: AdminClient, topic: str, partitions: int) -> None:
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic].result(30)
+
+
+@pytest.fixture
+def admin(kafka_broker) -> AdminClient:
+    return AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+
+
+@pytest.fixture
+def topic_name() -> str:
+    return f"topic_job_{time.time_ns()}"
+
+
+def test_reads_the_settings_the_producer_declares():
+    """The Job's settings are the producer's own declarations of the broker, topic, partitions
+    and connect timeout: same env vars, flags and defaults."""
+    topic_fields = {f.name: f for f in setting_fields(TopicSettings)}
+    assert {f.metadata["env"] for f in topic_fields.values()} == {
+        "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "TOPIC_PARTITIONS", "KAFKA_CONNECT_TIMEOUT_SECONDS",
+    }  # fmt: skip
+    producer_fields = {f.name: f for f in setting_fields(ProducerSettings)}
+    for name, field in topic_fields.items():
+        declared = producer_fields[name]
+        assert (declared.metadata, declared.default) == (field.metadata, field.default), name
+
+
+def test_creates_a_missing_topic_with_the_wanted_partitions(kafka_broker, admin, topic_name):
+    """A missing topic is created with TOPIC_PARTITIONS partitions, logged in one line; a second run
+    changes nothing."""
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "TICKETS_TOPIC": topic_name,
+           "TOPIC_PARTITIONS": "4"}  # fmt: skip
+    run = run_topic(env=env)
+    assert run.returncode == 0, run.stderr
+    line = f"topic {topic_name} at {kafka_broker.bootstrap_servers} has 4 partitions (wanted 4): created"
+    assert run.stderr.strip().splitlines() == [run.stderr.strip()]  # one line, ending in `line`
+    assert run.stderr.strip().endswith(line)
+    assert partitions_of(admin, topic_name, 4) == 4
+    again = run_topic(env=env)
+    assert again.returncode == 0, again.stderr
+    assert "has 4 partitions (wanted 4): left as it was" in again.stderr
+    assert partitions_of(admin, topic_name, 4) == 4
+
+
+def test_grows_an_existing_topic_from_3_to_6_partitions(kafka_broker, admin, topic_name):
+    """A topic with fewer partitions gets new ones up to the wanted count."""
+    create(admin, topic_name, 3)
+    run = run_topic("--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", topic_name,
+                    "--partitions", "6")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "has 6 partitions (wanted 6): grown from 3" in run.stderr
+    assert partitions_of(admin, topic_name, 6) == 6
+
+
+def test_leaves_6_partitions_when_asked_for_3(kafka_broker, admin, topic_name):
+    """Partitions are never removed: a topic with more than wanted is left as it is."""
+    create(admin, topic_name, 6)
+    run = run_topic("--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", topic_name,
+                    "--partitions", "3")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "has 6 partitions (wanted 3): left as it was" in run.stderr
+    assert partitions_of(admin, topic_name, 6) == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--partitions", "0"], {}), ([], {"TOPIC_PARTITIONS": "three"}), ([], {"TOPIC_PARTITIONS": "-2"})],
+    ids=["flag 0", "env not a number", "env negative"],
+)
+def test_fails_with_status_2_naming_the_setting_on_a_bad_partition_count(kafka_broker, args, env):
+    """A bad partition count stops the program at once with status 2 and names the flag and env."""
+    run = run_topic("--bootstrap-servers", kafka_broker.bootstrap_servers, *args, env=env)
+    assert run.returncode == 2
+    assert "invalid setting --partitions / TOPIC_PARTITIONS" in run.stderr
+
+
+def test_fails_with_status_1_naming_the_setting_on_an_unreachable_broker():
+    """No broker at KAFKA_BOOTSTRAP_SERVERS: status 1 once the connect timeout has passed, with a
+    message naming the broker setting and the timeout setting."""
+    started = time.monotonic()
+    run = run_topic(env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "KAFKA_CONNECT_TIMEOUT_SECONDS": "2"})
+    elapsed = time.monotonic() - started
+    assert run.returncode == 1, run.stderr
+    assert "--bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1 after 2s" in run.stderr
+    assert "--connect-timeout-seconds / KAFKA_CONNECT_TIMEOUT_SECONDS" in run.stderr
+    assert 2 <= elapsed < 20
