@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from .dockerfiles import base_images, build_args
 from .render import REPO_ROOT
 
 IMAGES = REPO_ROOT / "images"
@@ -26,8 +27,10 @@ def _load_jobs_requirements():
 
 @pytest.mark.parametrize("image", sorted(DOCKERFILES))
 def test_should_pin_every_base_image_tag(image: str) -> None:
-    """Each FROM names an explicit version tag: never latest, never an untagged image."""
-    for base in re.findall(r"^FROM\s+(\S+)", DOCKERFILES[image].read_text(), re.M):
+    """Each FROM names an explicit version tag: never latest, never an untagged image; a base
+    taken from a build argument is its single ARG, whose default is that pinned tag."""
+    assert len(build_args(DOCKERFILES[image])) == 1
+    for base in base_images(DOCKERFILES[image]):
         _, _, tag = base.partition(":")
         assert tag and tag != "latest", base
         assert re.search(r"\d", tag), f"{base}: tag carries no version"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .dockerfiles import base_images, build_args
 from .render import KUBE_VERSION, REPO_ROOT, find, kind_node_version
 from .validation import make_variable
 
@@ -59,12 +60,9 @@ def _pyspark_pin() -> str:
     return match.group(1)
 
 
-def _dockerfile_froms(path: Path) -> list[str]:
-    return re.findall(r"^FROM\s+(\S+)", path.read_text(encoding="utf-8"), re.M)
-
-
 def _spark_base_image() -> str:
-    return next(image for image in _dockerfile_froms(SPARK_DOCKERFILE) if image.startswith("apache/spark:"))
+    (base,) = set(base_images(SPARK_DOCKERFILE))
+    return base
 
 
 def test_should_pin_pyspark_to_the_poms_spark_version() -> None:
@@ -73,11 +71,11 @@ def test_should_pin_pyspark_to_the_poms_spark_version() -> None:
 
 
 def test_should_build_the_spark_image_on_the_same_spark_scala_and_java() -> None:
-    """The Spark image's base is apache/spark:<spark.version>-scala<scala>-java17-python3-ubuntu."""
+    """The Spark image's base, for both its stages (the jars are resolved on its Java 17), is
+    apache/spark:<spark.version>-scala<scala>-java17-python3-ubuntu by default."""
     spark, scala = _pom_property("spark.version"), _pom_property("scala.binary.version")
     assert _spark_base_image() == f"apache/spark:{spark}-scala{scala}-java17-python3-ubuntu"
-    maven_stage = next(i for i in _dockerfile_froms(SPARK_DOCKERFILE) if i.startswith("maven:"))
-    assert maven_stage.endswith("-eclipse-temurin-17")
+    assert build_args(SPARK_DOCKERFILE) == {"SPARK_BASE": _spark_base_image()}
 
 
 def test_should_declare_the_image_spark_version_in_the_spark_applications(
@@ -153,7 +151,7 @@ def test_should_run_python_3_11_in_both_images() -> None:
     """pyproject requires Python >= 3.11; the producer image and the Spark image's venv run 3.11."""
     requires = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["requires-python"]
     assert requires == ">=3.11"
-    (producer_base,) = set(_dockerfile_froms(PRODUCER_DOCKERFILE))
+    (producer_base,) = set(base_images(PRODUCER_DOCKERFILE))
     assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", producer_base)
     spark = SPARK_DOCKERFILE.read_text(encoding="utf-8")
     assert "python3.11 python3.11-venv" in spark
