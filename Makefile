@@ -78,3 +78,4 @@ clean-data: ## Delete the embedded broker, database, checkpoints and logs (keeps
 	rm -rf $(LOCAL)/run
 
 -include k8s/kind.mk
+-include k8s/cluster.mk

@@ -150,13 +150,17 @@ class Cluster:
 
     def row_counts(self) -> dict[str, int]:
         """Rows per table, counted by psql inside the PostgreSQL pod with the pod's own password."""
+        return parse_counts(self.psql(row_count_sql()))
+
+    def psql(self, query: str) -> str:
+        """Run one query with psql inside the PostgreSQL pod, as the owner; return `psql -At` output."""
         from kubernetes.stream import stream
 
         script = (
             'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 -U "$POSTGRES_USER" '
-            f'-d "$POSTGRES_DB" -X -At -c "{row_count_sql()}"'
+            f'-d "$POSTGRES_DB" -X -At -c "{query}"'
         )
-        output = stream(
+        return stream(
             self._core.connect_get_namespaced_pod_exec,
             POSTGRESQL_POD,
             self.namespace,
@@ -167,7 +171,6 @@ class Cluster:
             stdout=True,
             tty=False,
         )
-        return parse_counts(output)
 
     def state(self) -> PipelineState:
         """Take a snapshot of the whole pipeline."""

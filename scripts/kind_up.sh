@@ -59,10 +59,7 @@ preload_third_party_images || echo "warning: preload skipped; the node will pull
 # The chart comes from the operator's Go module at the pinned version, checked against its go.sum
 # hash (make spark-operator), not from a chart repository.
 step "Spark operator $KIND_SPARK_OPERATOR_VERSION from $KIND_SPARK_OPERATOR_CHART (release spark-operator, namespace spark-operator)"
-helm upgrade --install spark-operator "$KIND_SPARK_OPERATOR_CHART" \
-  --namespace spark-operator --create-namespace \
-  --values "$KIND_SPARK_OPERATOR_VALUES" \
-  --wait --timeout 10m
+bash scripts/install_spark_operator.sh
 
 step "ready"
 cat <<EOT

@@ -24,7 +24,7 @@ from scripts.cluster_status import (
 from .render import NAMESPACE, REPO_ROOT, run_make
 
 K8S = REPO_ROOT / "k8s"
-SCRIPTS = ("kind_up.sh", "kind_down.sh", "port_forward.sh", "kind_test.sh")
+SCRIPTS = ("kind_up.sh", "kind_down.sh", "port_forward.sh", "kind_test.sh", "install_spark_operator.sh")
 TOP_MAKEFILE_VARIABLES = {"VENV", "PY", "LOCAL", "JARS", "HELM", "HELM_VERSION", "PYTHON"}
 
 
@@ -44,10 +44,11 @@ def test_should_install_the_operator_with_the_webhook_for_the_release_namespace(
     assert NAMESPACE in values["spark"]["jobNamespaces"]
     assert values["spark"]["serviceAccount"]["create"] is True
     # Release `spark-operator` gives the service account `spark-operator-spark`.
-    script = (REPO_ROOT / "scripts" / "kind_up.sh").read_text()
+    assert "bash scripts/install_spark_operator.sh" in (REPO_ROOT / "scripts" / "kind_up.sh").read_text()
+    script = (REPO_ROOT / "scripts" / "install_spark_operator.sh").read_text()
     assert 'helm upgrade --install spark-operator "$KIND_SPARK_OPERATOR_CHART"' in script
     assert "helm repo" not in script
-    assert '--values "$KIND_SPARK_OPERATOR_VALUES"' in script
+    assert 'values=(--values "$KIND_SPARK_OPERATOR_VALUES")' in script
     chart_values = yaml.safe_load((REPO_ROOT / "charts" / "values.yaml").read_text())
     assert chart_values["spark"]["serviceAccount"] == "spark-operator-spark"
 

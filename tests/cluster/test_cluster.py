@@ -1,0 +1,381 @@
+"""The chart on a real Kubernetes cluster (../shared/localcluster): `make cluster-test`.
+
+The session fixture brings the cluster up (or reuses a running one), builds every image and
+loads it under the name the manifests use, builds and installs the Spark operator from its
+pinned Go module with its own chart, starts Apache Kafka in a pod of its own (the chart's
+external-broker option: Redpanda cannot be had here), then installs the chart as README tells
+a user: `helm install ticket-pipeline charts/` plus tests/cluster/values.yaml. The tests then
+check the live cluster, in order. Each phase's wall time is printed at the end.
+
+Skipped, with the reason, where ../shared/localcluster is absent or cannot run (not root), and
+outside `make cluster-test` (opt-in: it takes many minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.contract import TOPIC, TYPE_TEAMS
+from core.settings import REPO_ROOT
+from scripts.cluster_status import SPARK_APPLICATIONS, Cluster, ticket_rate, wait_until_running
+from tests.k8s.validation import make_variable
+
+from .localcluster import LocalCluster, default_lc, wait_for, why_localcluster_cannot_run
+
+OPT_IN_ENV = "TICKET_PIPELINE_CLUSTER_TEST"
+LC = default_lc()
+HERE = Path(__file__).parent
+RELEASE, NAMESPACE = "ticket-pipeline", "default"
+KAFKA_MANIFEST = HERE / "manifests" / "kafka.yaml"
+CLUSTER_VALUES = HERE / "values.yaml"
+OPERATOR_VALUES = HERE / "spark-operator-values.yaml"
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """(status, body) of a GET; an HTTP error is an answer too."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def topic_ids(cluster: LocalCluster) -> tuple[int, str]:
+    """(distinct ticket ids, md5 of them sorted) of the whole topic, read by a pod in the cluster."""
+    audit = run_topic_audit(cluster)
+    print(f"\ntopic {TOPIC}: {audit['records']} records, {audit['ids']} distinct ticket ids")
+    return audit["ids"], audit["md5"]
+
+
+def run_topic_audit(cluster: LocalCluster) -> dict:
+    """tests/cluster/topic_audit.py's answer, from a pod of the producer image."""
+    values = yaml.safe_load(CLUSTER_VALUES.read_text())
+    chart = yaml.safe_load((REPO_ROOT / "charts" / "Chart.yaml").read_text())
+    log = cluster.run_pod(
+        f"ticket-pipeline/producer:{chart['appVersion']}",
+        ["python", "-c", (HERE / "topic_audit.py").read_text(),
+         values["externalKafka"]["bootstrapServers"], TOPIC],
+    )  # fmt: skip
+    return json.loads(log.strip().splitlines()[-1])
+
+
+def stored_ids(pipeline: Cluster) -> tuple[int, str]:
+    """(ticket ids, md5 of them sorted) in `tickets`, comparable with topic_ids()."""
+    query = (
+        "SELECT count(*), md5(coalesce(string_agg(ticket_id::text, ','"
+        " ORDER BY ticket_id::text COLLATE \"C\"), '')) FROM tickets"
+    )
+    count, digest = pipeline.psql(query).strip().split("|")
+    return int(count), digest
+
+
+def topic_partitions(cluster: LocalCluster) -> int:
+    """Partitions of the tickets topic, as a pod in the cluster sees it."""
+    audit = run_topic_audit(cluster)
+    return audit["partitions"]
+
+
+def readme_tear_down() -> list[str]:
+    """The commands of README's "Tear down" block, comments dropped."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("### Tear down", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = (line.split("#", 1)[0].strip() for line in block.strip().splitlines())
+    return [command for command in commands if command]
+
+
+def _skip_reason() -> str | None:
+    if os.environ.get(OPT_IN_ENV) != "1":
+        return "opt-in: the cluster test takes many minutes; run `make cluster-test`"
+    return why_localcluster_cannot_run(LC)
+
+
+_SKIP = _skip_reason()
+pytestmark = [pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP)), pytest.mark.timeout(3600)]
+
+
+class Phases:
+    """Wall time of each phase, printed as a table at the end of the session."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def timed(self, name: str):
+        phases = self
+
+        class _Timer:
+            def __enter__(self) -> None:
+                self.started = time.monotonic()
+                print(f"\n==> {name}", flush=True)
+
+            def __exit__(self, *exc: object) -> None:
+                phases.seconds[name] = time.monotonic() - self.started
+                print(f"==> {name}: {phases.seconds[name]:.0f} s", flush=True)
+
+        return _Timer()
+
+    def table(self) -> str:
+        return "\n".join(f"  {name:<40} {seconds:7.0f} s" for name, seconds in self.seconds.items())
+
+
+@pytest.fixture(scope="module")
+def phases() -> Iterator[Phases]:
+    recorded = Phases()
+    yield recorded
+    print(f"\ncluster test phases (wall time):\n{recorded.table()}", flush=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(phases: Phases) -> Iterator[LocalCluster]:
+    """A running localcluster with every image loaded, the operator, Kafka and the chart installed."""
+    local = LocalCluster(LC)
+    with phases.timed("localcluster install, build and up"):
+        local.run_lc("install")
+        local.run_lc("build")
+        local.run_lc("up")
+        local.load_env()
+    with phases.timed("images (stand-ins and ours)"):
+        local.run("bash", str(HERE / "build_images.sh"), timeout=3600)
+    version = make_variable("SPARK_OPERATOR_VERSION")
+    with phases.timed("Spark operator built from its Go module"):
+        local.run(
+            "bash", str(HERE / "build_operator.sh"), version, make_variable("SPARK_OPERATOR_SUM"), str(LC),
+            timeout=3600,
+        )  # fmt: skip
+    with phases.timed("Spark operator installed with its chart"):
+        chart = REPO_ROOT / ".local" / f"spark-operator-{version}" / "spark-operator-chart"
+        local.run(
+            "bash", "scripts/install_spark_operator.sh", str(OPERATOR_VALUES),
+            env=dict(local.env, KIND_SPARK_OPERATOR_CHART=str(chart),
+                     KIND_SPARK_OPERATOR_VALUES=str(REPO_ROOT / "k8s" / "spark-operator-values.yaml")),
+            timeout=900,
+        )  # fmt: skip
+        webhook_route = local.route_service_from_host("spark-operator-webhook-svc", "spark-operator")
+    with phases.timed("Kafka (KRaft) in its own pod"):
+        local.kubectl("apply", "-f", str(KAFKA_MANIFEST))
+        local.kubectl(
+            "rollout", "status", "-n", "kafka", "statefulset/kafka", "--timeout", "300s", timeout=330
+        )
+    with phases.timed("helm install ticket-pipeline charts/"):
+        # A release left by an interrupted run goes first (its volumes and Secret stay, as README says).
+        local.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", check=False, timeout=600)
+        local.helm(
+            "install", RELEASE, "charts/", "--namespace", NAMESPACE,
+            "--values", str(CLUSTER_VALUES), "--wait", "--timeout", "10m",
+            timeout=700,
+        )  # fmt: skip
+    yield local
+    local.run("ip", "route", "del", *webhook_route.split(), check=False)
+
+
+def test_should_install_the_operator_and_the_chart(cluster: LocalCluster) -> None:
+    """The operator's controller and webhook run, its CRD is served, and the release is deployed."""
+    cluster.kubectl("get", "crd", "sparkapplications.sparkoperator.k8s.io")
+    for component in ("controller", "webhook"):
+        pods = cluster.pods(f"app.kubernetes.io/component={component}", namespace="spark-operator")
+        assert pods and all(p["status"]["phase"] == "Running" for p in pods), component
+    assert '"status":"deployed"' in cluster.helm("status", RELEASE, "-o", "json").replace(" ", "")
+
+
+def test_should_run_both_spark_applications_under_the_charts_security_contexts(
+    cluster: LocalCluster, phases: Phases
+) -> None:
+    """Both SparkApplications reach RUNNING; their driver and executor pods run non-root, with a
+    read-only root filesystem and no capabilities, as the chart asks through the operator."""
+    with phases.timed("until both SparkApplications RUNNING"):
+        wait_for(
+            "both SparkApplications RUNNING",
+            lambda: all(
+                cluster.get("sparkapplication", app)["status"].get("applicationState", {}).get("state")
+                == "RUNNING"
+                for app in SPARK_APPLICATIONS
+            ),
+            timeout_seconds=900,
+        )
+    for app in SPARK_APPLICATIONS:
+        for role in ("driver", "executor"):
+            pods = wait_for(
+                f"{app} {role} pod Running",
+                lambda app=app, role=role: [
+                    p for p in cluster.pods(f"spark-app-name={app},spark-role={role}")
+                    if p["status"]["phase"] == "Running"
+                ],
+                timeout_seconds=300,
+            )  # fmt: skip
+            for pod in pods:
+                for container in pod["spec"]["containers"]:
+                    context = container.get("securityContext", {})
+                    where = f"{pod['metadata']['name']}/{container['name']}"
+                    assert context.get("runAsNonRoot") is True, where
+                    assert context.get("readOnlyRootFilesystem") is True, where
+                    assert context.get("capabilities", {}).get("drop") == ["ALL"], where
+
+
+def test_should_store_tickets_with_their_team_and_count_them_exactly(
+    cluster: LocalCluster, phases: Phases
+) -> None:
+    """Tickets land in `tickets`, each with its type's team; once the producer stops and the jobs
+    drain, `tickets_aggregation` equals the GROUP BY of `tickets`."""
+    pipeline = Cluster(NAMESPACE)
+    with phases.timed("until the first rows in tickets"):
+        wait_until_running(pipeline.state, timeout_seconds=600)
+    wrong_team = " OR ".join(f"(type = '{t}' AND team <> '{team}')" for t, team in TYPE_TEAMS.items())
+    assert pipeline.psql(f"SELECT count(*) FROM tickets WHERE {wrong_team}").strip() == "0"
+
+    pipeline.scale_producer(0)
+    wait_for("the producer scaled to 0", lambda: pipeline.producer_replicas() == (0, 0), 120)
+
+    def drained() -> bool:
+        grouped = pipeline.psql("SELECT type, count(*) FROM tickets GROUP BY type ORDER BY type")
+        counted = pipeline.psql(
+            "SELECT type, ticket_count FROM tickets_aggregation WHERE ticket_count > 0 ORDER BY type"
+        )
+        return bool(grouped.strip()) and grouped == counted
+
+    with phases.timed("until the aggregation equals the GROUP BY"):
+        wait_for("tickets_aggregation = GROUP BY of tickets", drained, timeout_seconds=300, poll_seconds=5)
+    pipeline.scale_producer(1)
+
+
+def test_should_produce_about_three_times_faster_with_three_producers(
+    cluster: LocalCluster, phases: Phases
+) -> None:
+    """`kubectl scale deploy producer --replicas 3` makes the ticket rate, measured in
+    PostgreSQL, about three times the rate of one replica."""
+    pipeline = Cluster(NAMESPACE)
+    cluster.kubectl("scale", "deploy", "producer", "--replicas", "1")
+    wait_for("one producer ready", lambda: pipeline.producer_replicas() == (1, 1), 300)
+    time.sleep(30)  # let a steady state settle
+    with phases.timed("rate with 1 and 3 producers"):
+        one = ticket_rate(pipeline.state, sample_seconds=60)
+        cluster.kubectl("scale", "deploy", "producer", "--replicas", "3")
+        wait_for("three producers ready", lambda: pipeline.producer_replicas() == (3, 3), 300)
+        time.sleep(30)
+        three = ticket_rate(pipeline.state, sample_seconds=60)
+    print(f"\nticket rate: {one:.1f}/s with 1 producer, {three:.1f}/s with 3 ({three / one:.2f}x)")
+    assert 2.4 <= three / one <= 3.6, (one, three)
+    cluster.kubectl("scale", "deploy", "producer", "--replicas", "1")
+
+
+def test_should_pass_helm_test_and_make_status(cluster: LocalCluster) -> None:
+    """`helm test ticket-pipeline` passes, and `make status` reports both jobs RUNNING and rows."""
+    cluster.helm("test", RELEASE, "--timeout", "10m", timeout=660)
+    status = cluster.run("make", "--no-print-directory", "status", timeout=700)
+    for app in SPARK_APPLICATIONS:
+        assert f"{app:<12} RUNNING" in status, status
+    assert "replicas ready" in status and "tickets" in status, status
+
+
+def test_should_answer_on_each_spark_ui_through_port_forward(cluster: LocalCluster) -> None:
+    """`kubectl port-forward` to each Spark UI Service answers 200 on the Spark REST API, which
+    lists the running application."""
+    for app, port in (("enrichment", 4040), ("aggregation", 4041)):
+        with cluster.port_forward(f"svc/{app}-ui-svc", port) as local_port:
+            status, body = wait_for(
+                f"{app} UI through port-forward",
+                lambda local_port=local_port: http_get(f"http://127.0.0.1:{local_port}/api/v1/applications"),
+                timeout_seconds=60,
+                poll_seconds=2,
+            )
+        assert status == 200, body
+        assert json.loads(body) and json.loads(body)[0]["attempts"][0]["completed"] is False, body
+
+
+def test_should_lose_and_double_no_ticket_when_a_driver_or_a_producer_pod_is_deleted(
+    cluster: LocalCluster, phases: Phases
+) -> None:
+    """Deleting the enrichment driver makes the operator restart the job, which resumes from its
+    checkpoint on the PVC; deleting a producer pod makes the Deployment replace it. Once the
+    producers stop and the jobs drain, `tickets` holds exactly the ticket ids in the topic."""
+    pipeline = Cluster(NAMESPACE)
+    before = int(pipeline.psql("SELECT count(*) FROM tickets").strip())
+    with phases.timed("driver deleted until RUNNING again"):
+        cluster.kubectl("delete", "pod", "enrichment-driver", "--wait=false")
+        wait_for(
+            "enrichment RUNNING again with a new driver",
+            lambda: cluster.get("sparkapplication", "enrichment")["status"]
+            .get("applicationState", {}).get("state") == "RUNNING"
+            and [p for p in cluster.pods("spark-app-name=enrichment,spark-role=driver")
+                 if p["status"]["phase"] == "Running" and not p["metadata"].get("deletionTimestamp")],
+            timeout_seconds=600,
+        )  # fmt: skip
+    producer = cluster.pods("app.kubernetes.io/component=producer")[0]["metadata"]["name"]
+    cluster.kubectl("delete", "pod", producer, "--wait=false")
+    wait_for("a new producer pod ready", lambda: pipeline.producer_replicas() == (1, 1), 300)
+    wait_for(
+        "new tickets after both deletions",
+        lambda: int(pipeline.psql("SELECT count(*) FROM tickets").strip()) > before + 200,
+        timeout_seconds=300,
+    )
+    pipeline.scale_producer(0)
+    wait_for("the producer scaled to 0", lambda: pipeline.producer_replicas() == (0, 0), 120)
+    topic = topic_ids(cluster)
+
+    with phases.timed("until tickets hold exactly the topic's ids"):
+        wait_for("tickets = the ids in the topic", lambda: stored_ids(pipeline) == topic, 300, poll_seconds=5)
+    print(f"\nafter the deletions: {topic[0]} tickets in the topic, all stored once")
+
+
+def test_should_resume_and_keep_up_after_an_upgrade_with_more_partitions_and_two_executors(
+    cluster: LocalCluster, phases: Phases
+) -> None:
+    """`helm upgrade` with 6 partitions and 2 executors per job: the topic Job grows the topic,
+    the operator restarts both jobs with 2 executors each, they resume from their checkpoints
+    and keep up: once the producer stops, `tickets` holds exactly the topic's ids again."""
+    pipeline = Cluster(NAMESPACE)
+    with phases.timed("helm upgrade until both jobs RUNNING with 2 executors"):
+        cluster.helm(
+            "upgrade", RELEASE, "charts/", "--namespace", NAMESPACE, "--values", str(CLUSTER_VALUES),
+            "--set", "topic.partitions=6",
+            "--set", "spark.enrichment.executor.instances=2",
+            "--set", "spark.aggregation.executor.instances=2",
+            "--wait", "--timeout", "10m", timeout=700,
+        )  # fmt: skip
+        for app in SPARK_APPLICATIONS:
+            wait_for(
+                f"{app} RUNNING with 2 executors",
+                lambda app=app: cluster.get("sparkapplication", app)["status"]
+                .get("applicationState", {}).get("state") == "RUNNING"
+                and len([p for p in cluster.pods(f"spark-app-name={app},spark-role=executor")
+                         if p["status"]["phase"] == "Running"]) == 2,
+                timeout_seconds=900,
+            )  # fmt: skip
+    assert topic_partitions(cluster) == 6
+    before = int(pipeline.psql("SELECT count(*) FROM tickets").strip())
+    wait_for(
+        "tickets growing after the upgrade",
+        lambda: int(pipeline.psql("SELECT count(*) FROM tickets").strip()) > before + 200,
+        timeout_seconds=300,
+    )
+    pipeline.scale_producer(0)
+    wait_for("the producer scaled to 0", lambda: pipeline.producer_replicas() == (0, 0), 120)
+    expected = topic_ids(cluster)
+    with phases.timed("after the upgrade, until tickets hold exactly the topic's ids"):
+        wait_for("tickets = the ids in the topic", lambda: stored_ids(pipeline) == expected, 300, 5)
+
+
+def test_should_leave_what_readme_says_after_uninstall_and_its_tear_down(cluster: LocalCluster) -> None:
+    """`helm uninstall` keeps the data volumes and the password Secret, as README says; README's
+    tear-down commands (all but `make kind-down`) then leave nothing of the release."""
+    commands = readme_tear_down()
+    assert commands[0] == "helm uninstall ticket-pipeline", commands
+    cluster.run(*shlex.split(commands[0]), "--wait", timeout=600)
+    instance = f"app.kubernetes.io/instance={RELEASE}"
+    kept = {item["kind"] for item in cluster.get("all,pvc,secret", "-l", instance)["items"]}
+    assert kept == {"PersistentVolumeClaim"}, kept
+    assert cluster.get("secrets", "--field-selector", "metadata.name=postgresql")["items"]
+    assert not cluster.get("sparkapplications")["items"]
+    for command in commands[1:]:
+        if not command.startswith("make kind-down"):
+            cluster.run(*shlex.split(command), timeout=300)
+    assert not cluster.get("all,pvc", "-l", instance)["items"]
+    assert not cluster.get("secrets", "--field-selector", "metadata.name=postgresql")["items"]
