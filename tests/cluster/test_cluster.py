@@ -79,6 +79,25 @@ def stored_ids(pipeline: Cluster) -> tuple[int, str]:
     return int(count), digest
 
 
+def ticket_count(pipeline: Cluster) -> int:
+    return int(pipeline.psql("SELECT count(*) FROM tickets").strip())
+
+
+def grow_then_drain_to_the_topics_ids(
+    cluster: LocalCluster, pipeline: Cluster, phases: Phases, after: str, before: int | None = None
+) -> int:
+    """Wait for 200 more tickets than `before` (default: now), stop the producer, then wait until
+    `tickets` holds exactly the topic's ticket ids; return how many."""
+    start = ticket_count(pipeline) if before is None else before
+    wait_for(f"tickets growing after {after}", lambda: ticket_count(pipeline) > start + 200, 300)
+    pipeline.scale_producer(0)
+    wait_for("the producer scaled to 0", lambda: pipeline.producer_replicas() == (0, 0), 120)
+    expected = topic_ids(cluster)
+    with phases.timed(f"after {after}, until tickets hold exactly the topic's ids"):
+        wait_for("tickets = the ids in the topic", lambda: stored_ids(pipeline) == expected, 300, 5)
+    return expected[0]
+
+
 def topic_partitions(cluster: LocalCluster) -> int:
     """Partitions of the tickets topic, as a pod in the cluster sees it."""
     audit = run_topic_audit(cluster)
@@ -297,7 +316,7 @@ def test_should_lose_and_double_no_ticket_when_a_driver_or_a_producer_pod_is_del
     checkpoint on the PVC; deleting a producer pod makes the Deployment replace it. Once the
     producers stop and the jobs drain, `tickets` holds exactly the ticket ids in the topic."""
     pipeline = Cluster(NAMESPACE)
-    before = int(pipeline.psql("SELECT count(*) FROM tickets").strip())
+    before = ticket_count(pipeline)
     with phases.timed("driver deleted until RUNNING again"):
         cluster.kubectl("delete", "pod", "enrichment-driver", "--wait=false")
         wait_for(
@@ -311,18 +330,10 @@ def test_should_lose_and_double_no_ticket_when_a_driver_or_a_producer_pod_is_del
     producer = cluster.pods("app.kubernetes.io/component=producer")[0]["metadata"]["name"]
     cluster.kubectl("delete", "pod", producer, "--wait=false")
     wait_for("a new producer pod ready", lambda: pipeline.producer_replicas() == (1, 1), 300)
-    wait_for(
-        "new tickets after both deletions",
-        lambda: int(pipeline.psql("SELECT count(*) FROM tickets").strip()) > before + 200,
-        timeout_seconds=300,
+    stored = grow_then_drain_to_the_topics_ids(
+        cluster, pipeline, phases, after="the deletions", before=before
     )
-    pipeline.scale_producer(0)
-    wait_for("the producer scaled to 0", lambda: pipeline.producer_replicas() == (0, 0), 120)
-    topic = topic_ids(cluster)
-
-    with phases.timed("until tickets hold exactly the topic's ids"):
-        wait_for("tickets = the ids in the topic", lambda: stored_ids(pipeline) == topic, 300, poll_seconds=5)
-    print(f"\nafter the deletions: {topic[0]} tickets in the topic, all stored once")
+    print(f"\nafter the deletions: {stored} tickets in the topic, all stored once")
 
 
 def test_should_resume_and_keep_up_after_an_upgrade_with_more_partitions_and_two_executors(
@@ -350,17 +361,7 @@ def test_should_resume_and_keep_up_after_an_upgrade_with_more_partitions_and_two
                 timeout_seconds=900,
             )  # fmt: skip
     assert topic_partitions(cluster) == 6
-    before = int(pipeline.psql("SELECT count(*) FROM tickets").strip())
-    wait_for(
-        "tickets growing after the upgrade",
-        lambda: int(pipeline.psql("SELECT count(*) FROM tickets").strip()) > before + 200,
-        timeout_seconds=300,
-    )
-    pipeline.scale_producer(0)
-    wait_for("the producer scaled to 0", lambda: pipeline.producer_replicas() == (0, 0), 120)
-    expected = topic_ids(cluster)
-    with phases.timed("after the upgrade, until tickets hold exactly the topic's ids"):
-        wait_for("tickets = the ids in the topic", lambda: stored_ids(pipeline) == expected, 300, 5)
+    grow_then_drain_to_the_topics_ids(cluster, pipeline, phases, after="the upgrade")
 
 
 def test_should_leave_what_readme_says_after_uninstall_and_its_tear_down(cluster: LocalCluster) -> None:
