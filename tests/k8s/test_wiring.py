@@ -560,6 +560,23 @@ def test_should_run_each_image_as_the_user_its_dockerfile_sets(default_objects: 
         assert app["spec"]["driver"]["podSecurityContext"]["runAsUser"] == 185
 
 
+def test_should_name_the_database_user_wherever_a_libpq_tool_runs(rendered: list[dict]) -> None:
+    """Every container that runs psql or pg_isready names the user (PGUSER or -U). libpq's default
+    is the OS user's name, and the pods' UIDs (10001, 185) have no passwd entry in the postgres
+    image: pg_isready then answers "no attempt" forever (found on a real cluster)."""
+    for obj in rendered:
+        for container in all_containers(obj):
+            script = " ".join(container.get("command", []) + container.get("args", []))
+            probes = [
+                " ".join(probe.get("exec", {}).get("command", []))
+                for probe in (container.get("readinessProbe", {}), container.get("livenessProbe", {}))
+            ]
+            for text in (script, *probes):
+                if re.search(r"\b(psql|pg_isready)\b", text):
+                    where = f"{obj['kind']}/{obj['metadata']['name']}/{container['name']}"
+                    assert "PGUSER" in env_of(container) or re.search(r"\s-U\s", text), where
+
+
 def test_should_label_every_object_with_the_standard_labels(rendered: list[dict]) -> None:
     """helm.sh/chart and app.kubernetes.io/{name,instance,version,managed-by,component} on all."""
     required = {
