@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import DataFrame, SparkSession
 
 from jobs.settings import JobSettings
@@ -14,9 +15,17 @@ __all__ = ["build_session", "kafka_stream"]
 
 logger = logging.getLogger(__name__)
 
+# Set by spark-submit in the environment of the Python process it starts.
+_GATEWAY_ENV = "PYSPARK_GATEWAY_PORT"
+
 
 def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSession:
     """A session for one job; what spark-submit already configured (Kubernetes) wins."""
+    if _GATEWAY_ENV in os.environ:
+        # Started by spark-submit, whose JVM holds the submitted conf (master k8s://...). A
+        # SparkConf made before PySpark joins that JVM is empty: join it first, or local[*]
+        # would override the master and the driver would run every task itself.
+        SparkContext._ensure_initialized()
     submitted = SparkConf()
     config = {
         "spark.ui.port": str(ui_port),
