@@ -2,7 +2,9 @@
 #
 #   make cluster-test   bring ../shared/localcluster up (or reuse it), build and load every image,
 #                       build and install the Spark operator from its Go module, install the
-#                       chart, then check the live cluster (tests/cluster/test_cluster.py)
+#                       chart, then check the live cluster (tests/cluster/test_cluster.py);
+#                       a cluster it brought up goes down at the end (`lc down`), one it reused
+#                       stays up
 #
 # Skipped, with the reason, where ../shared/localcluster is absent or cannot run (not root).
 # Builds are cached in LOCALCLUSTER_CACHE (default /var/cache/localcluster).

@@ -25,6 +25,12 @@
 #   FORCE=1      run `lc build-image` even for images whose inputs did not change
 #   NO_CACHE=1   rebuild every step (buildah --no-cache; implies FORCE), e.g. to time a cold
 #                build. It leaves a second copy of every layer in lc's vfs storage: mind the disk.
+#   MIN_FREE_GB  after the builds, when the disk of lc's storage has less free space than this
+#                (default 30), remove the images no tag points to any more (earlier builds'
+#                layers). lc's buildah uses the vfs driver, where each layer is a full copy of its
+#                file system: a few rebuilds of the Spark image take tens of GB, and the kubelet
+#                evicts every pod when the disk runs low (nodefs.available < 5%). The next build
+#                of a changed image then starts from its first changed step's base again.
 # Each image's full build output goes to .local/logs/images/NAME.log.
 set -euo pipefail
 
@@ -144,4 +150,22 @@ build spark "ticket-pipeline/spark:$app_version" "$repo/images/spark/Dockerfile"
 build producer "ticket-pipeline/producer:$app_version" "$repo/images/producer/Dockerfile" "$repo" python \
   --build-arg "PYTHON_BASE=$python_base"
 
+# free_gb DIR: free space of DIR's file system, in whole GB.
+free_gb() { df --output=avail -B1G "$1" | tail -n 1 | tr -d ' '; }
+
+# lc keeps its buildah storage in $LOCALCLUSTER_HOME/buildah, driver vfs, and has no prune
+# command: call buildah on that storage the way lc does.
+prune_untagged_images() {
+  local home="${LOCALCLUSTER_HOME:-/var/lib/localcluster}" before
+  [ -d "$home/buildah/root" ] || return 0
+  before="$(free_gb "$home")"
+  [ "$before" -lt "${MIN_FREE_GB:-30}" ] || return 0
+  echo "only $before GB free on the disk of $home (MIN_FREE_GB=${MIN_FREE_GB:-30}): removing untagged images"
+  CONTAINERS_CONF="$home/etc/containers.conf" TMPDIR="$home/tmp" buildah --root "$home/buildah/root" \
+    --runroot "$home/buildah/run" --storage-driver vfs rmi --prune >/dev/null \
+    || die "buildah rmi --prune failed"
+  echo "now $(free_gb "$home") GB free"
+}
+
+prune_untagged_images
 echo "images ready in $((SECONDS - total_started)) s (lc images lists them)"

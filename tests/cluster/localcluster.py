@@ -55,6 +55,33 @@ class LocalCluster:
         """Run an lc command, its output streaming to ours."""
         subprocess.run([str(self.lc), *args], check=True, timeout=timeout, env=self.env)
 
+    def is_running(self) -> bool:
+        """`lc status` exits 0 only while the cluster runs."""
+        done = subprocess.run([str(self.lc), "status"], capture_output=True, env=self.env, check=False)
+        return done.returncode == 0
+
+    def up(self) -> None:
+        """`lc up`, which also reuses a running cluster. On a kept cluster, lc waits until every
+        CoreDNS and local-path-provisioner pod is Ready, finished ones included: a pod the kubelet
+        evicted (disk pressure) or that ended with the node makes that wait time out. Such pods
+        are deleted and `lc up` runs once more."""
+        try:
+            self.run_lc("up")
+        except subprocess.CalledProcessError:
+            self.load_env()
+            for namespace in ("kube-system", "local-path-storage"):
+                self.kubectl(
+                    "delete", "pods", "-n", namespace, "--field-selector=status.phase!=Running",
+                    check=False,
+                )  # fmt: skip
+            self.run_lc("up")
+        self.load_env()
+
+    def disk_usage(self) -> Any:
+        """shutil.disk_usage of the file system under lc's state (kubelet root, images, volumes)."""
+        home = Path(self.env.get("LOCALCLUSTER_HOME", "/var/lib/localcluster"))
+        return shutil.disk_usage(home if home.exists() else home.parent)
+
     def load_env(self) -> None:
         """Take KUBECONFIG and PATH from `lc env` (`export NAME=value` statements)."""
         out = subprocess.run([str(self.lc), "env"], check=True, capture_output=True, text=True).stdout
@@ -65,16 +92,24 @@ class LocalCluster:
                 self.env[name] = value.replace("$PATH", self.env.get("PATH", ""))
         os.environ["KUBECONFIG"] = self.env["KUBECONFIG"]  # for the kubernetes client
 
-    def run(self, *command: str, timeout: float = 900, check: bool = True, **kwargs: Any) -> str:
-        """Run a command against the cluster; return its stdout; raise with its output on failure."""
+    def run(
+        self, *command: str, timeout: float = 900, check: bool = True, env: dict[str, str] | None = None
+    ) -> str:
+        """Run a command against the cluster (env: variables added to the cluster's); return its
+        stdout; raise with its output on failure."""
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, env=self.env, cwd=REPO_ROOT, **kwargs
-        )
+            command, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
+            env={**self.env, **(env or {})},
+        )  # fmt: skip
         if check and done.returncode != 0:
             raise RuntimeError(
                 f"{shlex.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
             )
         return done.stdout
+
+    def run_showing_output(self, *command: str, timeout: float = 3600) -> None:
+        """Run a long command (a build) with its output streaming to ours, as its progress."""
+        subprocess.run(command, check=True, timeout=timeout, cwd=REPO_ROOT, env=self.env)
 
     def kubectl(self, *args: str, **kwargs: Any) -> str:
         return self.run("kubectl", *args, **kwargs)

@@ -10,11 +10,9 @@ import pytest
 import yaml
 
 from core.migrations import WRITER_PRIVILEGES
+from tests.readme import KUBERNETES_SECTION, tear_down_commands
 
 from .render import REPO_ROOT, find, of_kind, render_chart
-
-README = (REPO_ROOT / "README.md").read_text()
-KUBERNETES_SECTION = README[README.index("## Kubernetes") :]
 
 
 def commands(prefix: str) -> list[str]:
@@ -121,3 +119,29 @@ def test_should_offer_every_make_target_the_readme_uses(target):
     """Every `make <target>` of the Kubernetes section is a target of the Makefile."""
     listed = subprocess.run(["make", "-pRrq", "-C", str(REPO_ROOT)], capture_output=True, text=True).stdout
     assert re.search(rf"^{re.escape(target)}:", listed, re.M), f"no make target {target}"
+
+
+def test_should_tear_down_every_hook_object_that_helm_uninstall_leaves():
+    """`helm uninstall` deletes no hook object: a hook without the `hook-succeeded` delete policy
+    stays (found on a real cluster: the topic and migrate Jobs and their pods outlived the
+    release). The Jobs delete themselves once they succeed; a failed one stays for its log,
+    and the helm test pod stays for `helm test --logs`. README's tear-down removes both kinds."""
+    deletes_by_label = [
+        command.split()[2].split(",")
+        for command in tear_down_commands()
+        if command.startswith("kubectl delete ")
+        and "-l app.kubernetes.io/instance=ticket-pipeline" in command
+    ]
+    removed_kinds = {kind for kinds in deletes_by_label for kind in kinds}
+    hooks = [obj for obj in render_chart() if "helm.sh/hook" in obj["metadata"].get("annotations", {})]
+    assert hooks
+    for hook in hooks:
+        annotations = hook["metadata"]["annotations"]
+        policy = annotations.get("helm.sh/hook-delete-policy", "").split(",")
+        name = f"{hook['kind']}/{hook['metadata']['name']}"
+        if hook["kind"] == "Job":
+            assert "hook-succeeded" in policy, name
+            assert "pod" in removed_kinds and "job" in removed_kinds, name  # a failed one stays
+        elif "hook-succeeded" not in policy:
+            assert hook["kind"].lower() in removed_kinds, name
+        assert hook["metadata"]["labels"]["app.kubernetes.io/instance"] == "ticket-pipeline", name

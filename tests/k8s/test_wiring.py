@@ -577,6 +577,22 @@ def test_should_name_the_database_user_wherever_a_libpq_tool_runs(rendered: list
                     assert "PGUSER" in env_of(container) or re.search(r"\s-U\s", text), where
 
 
+def test_should_bound_each_psql_connection_attempt(rendered: list[dict]) -> None:
+    """Every container whose script retries psql sets PGCONNECT_TIMEOUT. Without it libpq waits
+    for the kernel's TCP timeout (about 2 minutes) when a SYN gets no answer, as for a Service
+    that kube-proxy has not programmed yet: a driver's wait-for-schema then hung for minutes after
+    the tables existed (found on a real cluster). pg_isready has its own -t (3 s by default)."""
+    checked = []
+    for obj in rendered:
+        for container in all_containers(obj):
+            script = " ".join(container.get("command", []) + container.get("args", []))
+            if re.search(r"\bpsql\b", script):
+                where = f"{obj['kind']}/{obj['metadata']['name']}/{container['name']}"
+                assert 0 < int(env_of(container).get("PGCONNECT_TIMEOUT", "0")) <= 10, where
+                checked.append(where)
+    assert len(checked) >= 3, checked  # both drivers' wait-for-schema and the helm test
+
+
 def test_should_label_every_object_with_the_standard_labels(rendered: list[dict]) -> None:
     """helm.sh/chart and app.kubernetes.io/{name,instance,version,managed-by,component} on all."""
     required = {
