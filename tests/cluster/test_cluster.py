@@ -157,7 +157,8 @@ class Phases:
         return _Timer()
 
     def table(self) -> str:
-        return "\n".join(f"  {name:<40} {seconds:7.0f} s" for name, seconds in self.seconds.items())
+        width = max(map(len, self.seconds), default=0)
+        return "\n".join(f"  {name:<{width}} {seconds:7.0f} s" for name, seconds in self.seconds.items())
 
 
 @pytest.fixture(scope="module")
