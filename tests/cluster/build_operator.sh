@@ -24,7 +24,10 @@ stamp="$cache/image-inputs/${image//[\/:]/_}"
 base="$(sed -n 's/^ARG SPARK_IMAGE=//p' "$here/images/spark-operator/Dockerfile")"
 inputs="$(cat <(echo "$sum") "$here/images/spark-operator/Dockerfile" "$here/images/spark-operator/entrypoint.sh" \
   "$cache/image-inputs/${base//[\/:]/_}" 2>/dev/null | sha256sum | cut -d' ' -f1)"
-if [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ] && "$lc" images 2>/dev/null | grep -qxF "  docker.io/$image"; then
+# (lc's list goes through a variable: with pipefail, `lc images | grep -q` fails when grep stops
+# reading early and lc gets SIGPIPE.)
+present="$("$lc" images 2>/dev/null || true)"
+if [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ] && grep -qxF "  docker.io/$image" <<<"$present"; then
   echo "spark-operator $image unchanged, kept"
   exit 0
 fi
