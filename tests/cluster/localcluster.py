@@ -56,9 +56,12 @@ class LocalCluster:
         subprocess.run([str(self.lc), *args], check=True, timeout=timeout, env=self.env)
 
     def is_running(self) -> bool:
-        """`lc status` exits 0 only while the cluster runs."""
-        done = subprocess.run([str(self.lc), "status"], capture_output=True, env=self.env, check=False)
-        return done.returncode == 0
+        """Whether the cluster runs: `lc status` lists kube-apiserver as running. (Its exit code
+        is 0 as soon as anything runs, containerd alone included, which an image build starts.)"""
+        done = subprocess.run(
+            [str(self.lc), "status"], capture_output=True, text=True, env=self.env, check=False
+        )
+        return any(line.split()[:2] == ["kube-apiserver", "running"] for line in done.stdout.splitlines())
 
     def up(self) -> None:
         """`lc up`, which also reuses a running cluster. On a kept cluster, lc waits until every
