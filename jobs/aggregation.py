@@ -44,12 +44,13 @@ def countable(batch: pa.Table) -> pa.Table:
 
 
 def batch_writer(settings: AggregationSettings):
-    """The foreachBatch function: count new tickets per type in one transaction."""
+    """The foreachBatch function of verdicts (`verdicts`): count new tickets per type in one
+    transaction."""
     transaction = BatchTransaction(settings.database_url, "aggregation", settings.db_retry_seconds)
 
-    def write(kafka_df: DataFrame, batch_id: int) -> None:
+    def write(verdicts_df: DataFrame, batch_id: int) -> None:
         clock = BatchClock()
-        tickets = countable(verdicts(kafka_df).toArrow())
+        tickets = countable(verdicts_df.toArrow())
         if tickets.num_rows == 0:
             return
         clock.spark_finished()
@@ -60,7 +61,7 @@ def batch_writer(settings: AggregationSettings):
     return write
 
 
-SPEC = JobSpec("aggregation", 4041, batch_writer)
+SPEC = JobSpec("aggregation", 4041, verdicts, batch_writer)
 
 
 def main(argv: list[str] | None = None) -> int:

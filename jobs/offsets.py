@@ -26,11 +26,11 @@ logger = logging.getLogger(__name__)
 _ERROR_LOG_INTERVAL_SECONDS = 30.0
 
 
-def parse_end_offsets(end_offset_json: str | None) -> list[TopicPartition]:
-    """Spark's source endOffset JSON ({"topic": {"0": 42}}) as Kafka TopicPartitions."""
-    if not end_offset_json:
+def parse_end_offsets(end_offset: str | dict | None) -> list[TopicPartition]:
+    """Spark's source endOffset ({"topic": {"0": 42}}, as JSON or parsed) as TopicPartitions."""
+    if not end_offset:
         return []
-    offsets = json.loads(end_offset_json)
+    offsets = json.loads(end_offset) if isinstance(end_offset, str) else end_offset
     return [
         TopicPartition(topic, int(partition), int(offset))
         for topic, partitions in offsets.items()

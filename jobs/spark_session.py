@@ -34,6 +34,7 @@ def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSe
         # The jobs never shuffle much; the default 200 partitions only cost scheduling.
         "spark.sql.shuffle.partitions": "4",
         "spark.driver.memory": settings.driver_memory,
+        "spark.driver.extraJavaOptions": settings.java_options,
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
     }
     jars = sorted(Path(settings.jars_dir).glob("*.jar")) if settings.jars_dir else []

@@ -32,13 +32,25 @@ BatchFunction = Callable[[DataFrame, int], None]
 
 
 class JobSpec:
-    """What distinguishes one job: its name, default UI port and batch function."""
+    """What distinguishes one job: its name, default UI port, the projection of the raw
+    records, and the batch function that writes each micro-batch of projected rows.
+
+    The projection is part of the streaming query, so Spark plans it once per micro-batch
+    (queryPlanning) and the batch function receives the planned rows. Projected inside
+    the batch function, each micro-batch analysed and planned it twice, which took a
+    third of a small batch's time.
+    """
 
     def __init__(
-        self, name: str, default_ui_port: int, batch_function: Callable[[JobSettings], BatchFunction]
+        self,
+        name: str,
+        default_ui_port: int,
+        projection: Callable[[DataFrame], DataFrame],
+        batch_function: Callable[[JobSettings], BatchFunction],
     ):
         self.name = name
         self.default_ui_port = default_ui_port
+        self.projection = projection
         self.batch_function = batch_function
 
     def checkpoint_dir(self, settings: JobSettings) -> str:
@@ -107,7 +119,7 @@ def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> Ru
     spark.streams.addListener(listener)
     trigger = f"{settings.trigger_interval_seconds:g} seconds"
     query = (
-        kafka_stream(spark, settings)
+        spec.projection(kafka_stream(spark, settings))
         .writeStream.queryName(spec.name)
         .foreachBatch(spec.batch_function(settings))
         .option("checkpointLocation", spec.checkpoint_dir(settings))

@@ -85,6 +85,22 @@ def classify(kafka_df: DataFrame) -> DataFrame:
     return kafka_df
 
 
+def _parse_strictly(text: Column) -> Column:
+    """The JSON value of `text` as a variant; NULL unless `text` is exactly one JSON value.
+
+    Spark's parser stops after the first value and ignores what follows (`{...} junk`
+    would pass), where Python's json.loads says "Extra data". So the text is parsed
+    inside an array, followed by a sentinel: the value counts only when the array has
+    exactly two elements and the second is the sentinel. The sentinel is a hash of the
+    record, so a record cannot contain its own sentinel by chance.
+    """
+    sentinel = F.xxhash64(text)
+    wrapped = F.try_parse_json(F.concat(_lit("["), text, _lit("\n,"), sentinel.cast("string"), _lit("]")))
+    second = F.try_variant_get(wrapped, "$[1]", "bigint")
+    whole = (second == sentinel) & F.try_variant_get(wrapped, "$[2]", "variant").isNull()
+    return F.when(whole, F.try_variant_get(wrapped, "$[0]", "variant"))
+
+
 @cache
 def _stages() -> tuple[tuple[Column | str, ...], ...]:
     """The select lists of classify, in order (Columns are not bound to a DataFrame)."""
@@ -95,7 +111,7 @@ def _stages() -> tuple[tuple[Column | str, ...], ...]:
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
-        F.try_parse_json(F.col("value").cast("string")).alias("_json"),
+        _parse_strictly(F.col("value").cast("string")).alias("_json"),
     )
     to_map = ("*", F.expr("try_variant_get(_json, '$', 'map<string,variant>')").alias("_map"))
     to_values = (

@@ -22,12 +22,12 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.settings import REPO_ROOT, SettingError, at_least, load, setting
 from scripts.bench.producer_speed import producer_command
-from scripts.bench.profile import batch_times
+from scripts.bench.profile import batch_phases, batch_times
 from scripts.bench.report import write_report
 from scripts.bench.stack import BenchStack
 
@@ -178,48 +178,60 @@ def drain_rate(stack: BenchStack, url: str) -> dict:
     return {"rows": rows, "seconds": float(seconds), "rows_per_second": rows / float(seconds)}
 
 
-def start_ours(stack: BenchStack, topic: str, writer_url: str, work: Path) -> list[subprocess.Popen]:
-    """Both jobs as `make run` starts them, with no trigger delay and no console sample."""
+JOBS = ("enrichment", "aggregation")
+
+
+def start_ours(
+    stack: BenchStack, topic: str, writer_url: str, work: Path, run: str
+) -> list[subprocess.Popen]:
+    """Both jobs as `make run` starts them (shipped settings), with no console sample;
+    each logs to `<work>/<job>-<run>.log`."""
     env = dict(
         stack.env,
         KAFKA_BOOTSTRAP_SERVERS=stack.broker.bootstrap_servers,
         TICKETS_TOPIC=topic,
         DATABASE_URL=writer_url,
-        TRIGGER_INTERVAL_SECONDS="0",
         CONSOLE_ROWS="0",
     )
     return [
         start(
             [PYTHON, "-m", f"jobs.{job}"],
             dict(env, CHECKPOINT_DIR=str(work / job), SPARK_UI_PORT=str(port)),
-            work / f"{job}.log",
+            work / f"{job}-{run}.log",
         )
-        for job, port in (("enrichment", 4040), ("aggregation", 4041))
+        for job, port in zip(JOBS, (4040, 4041), strict=True)
     ]
 
 
-def wait_until_up(work: Path, timeout: float = 180) -> None:
-    """Until both jobs log that their query runs, so start-up is not counted as latency."""
+def wait_until_up(work: Path, run: str, timeout: float = 180) -> None:
+    """Until both jobs log that their query runs (start-up done), polled every 0.2 s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        logs = [(work / f"{job}.log").read_text(errors="replace") for job in ("enrichment", "aggregation")]
+        logs = [(work / f"{job}-{run}.log").read_text(errors="replace") for job in JOBS]
         if all("offsets mirrored to group" in log for log in logs):
             return
-        time.sleep(1)
-    raise WrongResults("the jobs did not start within 180 s")
+        time.sleep(0.2)
+    raise WrongResults(f"the jobs did not start within {timeout:.0f} s")
 
 
 def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[dict, list]:
+    """Drain with both jobs. CPU is metered twice: from the processes' start (start-up
+    included) and from the moment both queries run (the drain's own cost per ticket)."""
     owner, writer = stack.database("ours")
-    processes = start_ours(stack, topic, writer, work)
+    processes = start_ours(stack, topic, writer, work, "drain")
     meter = stack.cpu_meter(enrichment=processes[0].pid, aggregation=processes[1].pid)
     meter.start()
+    wait_until_up(work, "drain")
+    drain_meter = stack.cpu_meter(enrichment=processes[0].pid, aggregation=processes[1].pid)
+    drain_meter.start()
     wait_for_rows(stack, owner, n, "ours", processes)
-    cpu = meter.stop()
+    cpu, drain_cpu = meter.stop(), drain_meter.stop()
     check_exact(stack, owner, n, "ours", with_aggregation=True)
     result = drain_rate(stack, owner)
     result["cpu_seconds"] = cpu
-    result["batches"] = {job: batch_times(work / f"{job}.log") for job in ("enrichment", "aggregation")}
+    result["drain_cpu_seconds"] = drain_cpu
+    result["cpu_microseconds_per_ticket"] = {job: round(drain_cpu[job] / n * 1e6, 1) for job in JOBS}
+    result["batches"] = {job: batch_times(work / f"{job}-drain.log") for job in JOBS}
     result["top_statements"] = stack.top_statements("ours")
     result["aggregation_exact_seconds"] = float(
         scalar(
@@ -329,7 +341,8 @@ def percentiles(stack: BenchStack, url: str, expression: str, since: datetime, t
         cur.execute(statement, (since,))
         count, p50, p95, p99, worst = cur.fetchone()
     conn.close()
-    return {"tickets": count, "p50": p50, "p95": p95, "p99": p99, "max": worst}
+    values = {"p50": p50, "p95": p95, "p99": p99, "max": worst}
+    return {"tickets": count, **{k: None if v is None else float(v) for k, v in values.items()}}
 
 
 def run_latency(
@@ -338,20 +351,27 @@ def run_latency(
     since = datetime.now(UTC)
     count = int(rate * seconds)
     progress(f"latency: producing {count:,} tickets at {rate:,}/s")
+    meter = stack.cpu_meter(**dict(zip(JOBS, (p.pid for p in processes), strict=True)))
+    meter.start()
     wall = produce(stack, topic, count, rate, 1)
     wait_for_rows(stack, url, expected + count, f"ours at {rate:,}/s", processes)
+    cpu = meter.stop()
     check_exact(stack, url, expected + count, f"ours at {rate:,}/s", with_aggregation=True)
+    # A growing backlog shows as latency rising to the end of the run: its last 10 s.
+    last = since + timedelta(seconds=max(seconds - 10, 0))
+    counted = "JOIN tickets_aggregation_seen a USING (ticket_id)"
     return {
         "rate": rate,
         "achieved_rate": count / wall,
+        # Warm jobs under steady load (the producer's own CPU is not in any of these).
+        "cpu_seconds": cpu,
+        "cpu_microseconds_per_ticket": {job: round(cpu[job] / count * 1e6, 1) for job in JOBS},
         "tickets": percentiles(stack, url, "t.stored_at - t.created_at", since),
-        "aggregation": percentiles(
-            stack,
-            url,
-            "a.counted_at - t.created_at",
-            since,
-            "JOIN tickets_aggregation_seen a USING (ticket_id)",
-        ),
+        "aggregation": percentiles(stack, url, "a.counted_at - t.created_at", since, counted),
+        "last_10s": {
+            "tickets": percentiles(stack, url, "t.stored_at - t.created_at", last),
+            "aggregation": percentiles(stack, url, "a.counted_at - t.created_at", last, counted),
+        },
     }
 
 
@@ -387,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"ours: {results['ours']['rows_per_second']:,.0f} tickets/s")
         for p in processes:
             stop(p)
+        results["ours"]["phases_ms"] = {job: batch_phases(work / f"{job}-drain.log") for job in JOBS}
         results["raw_copy"] = run_raw_copy(stack, stack.postgres.url_for("ours"), n, work)
         progress(f"raw COPY: {results['raw_copy']['rows_per_second']:,.0f} rows/s")
         progress("plain Python consumer: draining the same preloaded tickets")
@@ -397,8 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"naive Spark JDBC: {results['naive_spark']['rows_per_second']:,.0f} tickets/s")
 
         progress("latency: restarting both jobs from their checkpoints (caught up)")
-        processes = start_ours(stack, topic, stack.postgres.url_for("ours", user=stack.postgres.writer), work)
-        wait_until_up(work)
+        processes = start_ours(
+            stack, topic, stack.postgres.url_for("ours", user=stack.postgres.writer), work, "latency"
+        )
+        wait_until_up(work, "latency")
         results["latency"] = []
         expected = n
         if settings.warmup_seconds and rates:
@@ -427,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         for p in processes:
             stop(p)
         stack.close()
+    if results.get("latency"):
+        results["latency_phases_ms"] = {job: batch_phases(work / f"{job}-latency.log") for job in JOBS}
     paths = write_report(results, Path(settings.out_dir))
     progress("results: " + ", ".join(str(p) for p in paths))
     print(json.dumps({k: results[k] for k in ("producer", "ours", "raw_copy")}, indent=2))

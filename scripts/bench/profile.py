@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["CpuMeter", "batch_times", "top_statements"]
+__all__ = ["CpuMeter", "batch_phases", "batch_times", "top_statements"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _BATCH_TIMES = re.compile(
@@ -86,6 +86,18 @@ def batch_times(log: Path) -> dict[str, float]:
         "spark_seconds": round(spark, 1),
         "postgres_seconds": round(postgres, 1),
     }
+
+
+_PHASES = re.compile(r"ms by batch phase, (\d+) batches: (.*)$", re.M)
+
+
+def batch_phases(log: Path) -> dict[str, int]:
+    """The last sums of Spark's micro-batch phases a job logged (ms), with "batches"."""
+    matches = list(_PHASES.finditer(log.read_text(errors="replace")))
+    if not matches:
+        return {}
+    batches, pairs = matches[-1].groups()
+    return {"batches": int(batches), **{k: int(v) for k, v in (p.split("=") for p in pairs.split())}}
 
 
 def top_statements(conn, limit: int = 5) -> list[dict]:

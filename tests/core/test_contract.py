@@ -82,6 +82,7 @@ def test_a_valid_ticket_has_no_reject_reason():
         (with_(client_id="client-1"), "bad format: client_id"),
         (with_(ticket_id="not-a-uuid"), "bad format: ticket_id"),
         (b'{"a": 1, "a": 2}', "not JSON"),
+        (with_() + b" {}", "not JSON"),
     ],
 )
 def test_each_kind_of_bad_record_gets_its_own_reason(raw, reason):

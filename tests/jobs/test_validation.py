@@ -46,6 +46,12 @@ CORPUS: list[bytes | None] = [
     with_(client_id="42"),
     with_(ticket_id="6F1C2B0E-3D4A-4B5C-8D9E-0F1A2B3C4D5E"),
     b"x" * 70_000,
+    # Content after the JSON value: Spark's parser alone would ignore it.
+    with_() + b" trailing",
+    with_() + b" {}",
+    b'""\x01',
+    b"1 2",
+    b"[1]]",
 ]
 
 
@@ -77,8 +83,10 @@ def test_a_valid_ticket_is_typed_and_routed_to_its_team(spark):
 def test_enrichment_splits_a_batch_into_stored_and_rejected_rows(spark):
     """enrich + split keep valid tickets with lineage and rejects with their raw bytes in hex."""
     values = [with_(), b"{oops", with_(type="bug")]
-    valid, rejected = split(enrich(kafka_frame(spark, values)).toArrow())
+    stamp = datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    valid, rejected = split(enrich(kafka_frame(spark, values)).toArrow(), stamp)
     assert valid.column("ticket_id").to_pylist() == [VALID["ticket_id"]]
+    assert valid.column("enriched_at").to_pylist() == [stamp]
     assert valid.column("team").to_pylist() == ["Support Technique"]
     assert valid.column("kafka_offset").to_pylist() == [0]
     assert rejected.column("reason").to_pylist() == ["not JSON", "unknown type: bug"]
