@@ -14,7 +14,8 @@ import sys
 import pytest
 
 from core.settings import REPO_ROOT
-from scripts.bench.profile import batch_times
+from scripts.bench.profile import batch_phases, batch_times
+from scripts.bench.report import targets
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,9 @@ def test_the_bench_measures_every_contender_and_writes_its_report(tmp_path):
         "aggregation": 2000,
     }
     assert results["ours"]["top_statements"], "pg_stat_statements gave nothing"
+    assert set(results["ours"]["cpu_microseconds_per_ticket"]) == {"enrichment", "aggregation"}
+    for job, phases in results["ours"]["phases_ms"].items():
+        assert phases["batches"] >= 1 and phases["addBatch"] > 0, job
     [latency] = results["latency"]
     assert latency["tickets"]["tickets"] == latency["aggregation"]["tickets"] == 1000
     table = (out / "latest.md").read_text()
@@ -53,9 +57,19 @@ def test_the_bench_measures_every_contender_and_writes_its_report(tmp_path):
         "naive Spark JDBC",
         "raw COPY",
         "Where the time goes",
+        "Targets",
     ):
         assert label in table
     assert (out / "latest.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_batch_phases_read_the_last_sums_a_job_logged(tmp_path):
+    log = tmp_path / "enrichment.log"
+    log.write_text(
+        "x INFO jobs.progress: enrichment: ms by batch phase, 1 batches: addBatch=50 walCommit=7\n"
+        "x INFO jobs.progress: enrichment: ms by batch phase, 3 batches: addBatch=90 walCommit=20\n"
+    )
+    assert batch_phases(log) == {"batches": 3, "addBatch": 90, "walCommit": 20}
 
 
 def test_batch_times_sum_the_batch_lines_of_a_job_log(tmp_path):
@@ -71,4 +85,40 @@ def test_batch_times_sum_the_batch_lines_of_a_job_log(tmp_path):
         "seconds": 1.8,
         "spark_seconds": 1.2,
         "postgres_seconds": 0.6,
+    }
+
+
+def test_targets_are_judged_against_the_same_runs_baselines():
+    """Each target is met or missed by this run's figures, never by fixed throughput numbers."""
+    latency = {"p50": 0.5, "p95": 0.8, "p99": 0.9, "max": 1.0}
+    results = {
+        "settings": {"tickets": 1000},
+        "ours": {
+            "rows_per_second": 900.0,
+            "cpu_seconds": {"broker": 1.0, "postgres": 2.0, "enrichment": 6.0, "aggregation": 4.0},
+            "cpu_microseconds_per_ticket": {"enrichment": 25.0, "aggregation": 19.0},
+        },
+        "plain_consumer": {"rows_per_second": 1000.0, "cpu_seconds": {"consumer": 6.0, "postgres": 2.0}},
+        "latency": [
+            {"rate": 1000, "tickets": latency, "aggregation": {**latency, "p99": 1.5}},
+            {
+                "rate": 10000,
+                "tickets": latency,
+                "aggregation": latency,
+                "last_10s": {"tickets": latency, "aggregation": {**latency, "p99": 3.5}},
+            },
+        ],
+    }
+    verdicts = {target: met for target, _figure, met in targets(results)}
+    assert verdicts == {
+        "drain into `tickets` ≥ 1.0× the plain consumer": False,
+        "CPU-seconds for 1,000 tickets (jobs, broker, PostgreSQL, start-up included)"
+        " ≤ 1.5× the plain consumer's": False,
+        "CPU per ticket, enrichment (drain, start-up excluded) ≤ 20 µs": False,
+        "CPU per ticket, aggregation (drain, start-up excluded) ≤ 20 µs": True,
+        "p99 into `tickets` at 1,000/s ≤ 1 s": True,
+        "p99 aggregation at 1,000/s ≤ 1 s": False,
+        "p99 into `tickets` at 10,000/s ≤ 3 s": True,
+        "p99 aggregation at 10,000/s ≤ 3 s": True,
+        "keeps up at 10,000/s (p99 of the last 10 s ≤ 3 s)": False,
     }
