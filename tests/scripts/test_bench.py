@@ -14,8 +14,10 @@ import sys
 import pytest
 
 from core.settings import REPO_ROOT
+from scripts.bench.__main__ import WrongResults, check_exact
 from scripts.bench.profile import batch_phases, batch_times
 from scripts.bench.report import targets
+from scripts.bench.stack import BenchStack
 
 pytestmark = pytest.mark.integration
 
@@ -122,3 +124,32 @@ def test_targets_are_judged_against_the_same_runs_baselines():
         "p99 aggregation at 10,000/s ≤ 3 s": True,
         "keeps up at 10,000/s (p99 of the last 10 s ≤ 3 s)": False,
     }
+
+
+@pytest.fixture
+def bench_database():
+    """The bench's own PostgreSQL (no broker), with one fresh database of the schema."""
+    stack = BenchStack()
+    stack.postgres.start()
+    try:
+        owner, _writer = stack.database("audit")
+        yield stack, owner
+    finally:
+        stack.postgres.stop()
+        stack.postgres.delete_files()
+
+
+def test_the_bench_fails_loudly_on_a_missing_row_or_a_wrong_count(bench_database):
+    """check_exact raises WrongResults (exit 1) when rows are missing or counts disagree."""
+    stack, url = bench_database
+    with pytest.raises(WrongResults, match="0 rows in tickets, 1 expected"):
+        check_exact(stack, url, 1, "ours", with_aggregation=True)
+    conn = stack.connect(url)
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO tickets_aggregation (type, ticket_count, updated_at) VALUES ('incident', 1, now())"
+        )
+    conn.commit()
+    conn.close()
+    with pytest.raises(WrongResults, match="differs from the GROUP BY"):
+        check_exact(stack, url, 0, "ours", with_aggregation=True)
