@@ -9,7 +9,6 @@ a mirror of it, so a failed commit is logged and never stops the job.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -26,14 +25,13 @@ logger = logging.getLogger(__name__)
 _ERROR_LOG_INTERVAL_SECONDS = 30.0
 
 
-def parse_end_offsets(end_offset: str | dict | None) -> list[TopicPartition]:
-    """Spark's source endOffset ({"topic": {"0": 42}}, as JSON or parsed) as TopicPartitions."""
+def parse_end_offsets(end_offset: dict | None) -> list[TopicPartition]:
+    """Spark's source endOffset of a progress event ({"topic": {"0": 42}}) as TopicPartitions."""
     if not end_offset:
         return []
-    offsets = json.loads(end_offset) if isinstance(end_offset, str) else end_offset
     return [
         TopicPartition(topic, int(partition), int(offset))
-        for topic, partitions in offsets.items()
+        for topic, partitions in end_offset.items()
         for partition, offset in partitions.items()
     ]
 

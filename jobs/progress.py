@@ -112,12 +112,14 @@ class ProgressLogger(StreamingQueryListener):
             _rate(progress.get("processedRowsPerSecond")),
             behind,
         )
-        logger.info("%s: ms by batch phase, %d batches: %s", self._job, self.batches, self.phases())
+        self._log_phases()
 
-    def phases(self) -> str:
-        """The phase sums, largest first: "triggerExecution=5120 addBatch=4210 ..."."""
+    def _log_phases(self) -> None:
+        """The phase sums, largest first ("... 3 batches: addBatch=4210 walCommit=310"), as
+        scripts/bench/profile.py reads them."""
         ranked = sorted(self.phase_ms.items(), key=lambda item: -item[1])
-        return " ".join(f"{phase}={ms}" for phase, ms in ranked)
+        sums = " ".join(f"{phase}={ms}" for phase, ms in ranked)
+        logger.info("%s: ms by batch phase, %d batches: %s", self._job, self.batches, sums)
 
     def onQueryIdle(self, event) -> None:
         pass
@@ -129,7 +131,7 @@ class ProgressLogger(StreamingQueryListener):
             logger.error("%s: query terminated with an error: %s", self._job, event.exception)
         else:
             logger.info("%s: query stopped", self._job)
-        logger.info("%s: ms by batch phase, %d batches: %s", self._job, self.batches, self.phases())
+        self._log_phases()
 
 
 def _rate(value) -> float:

@@ -214,16 +214,21 @@ def wait_until_up(work: Path, run: str, timeout: float = 180) -> None:
     raise WrongResults(f"the jobs did not start within {timeout:.0f} s")
 
 
+def jobs_meter(stack: BenchStack, processes: list[subprocess.Popen]):
+    """A started CPU meter of the broker, PostgreSQL and both jobs (in JOBS order)."""
+    meter = stack.cpu_meter(**dict(zip(JOBS, (p.pid for p in processes), strict=True)))
+    meter.start()
+    return meter
+
+
 def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[dict, list]:
     """Drain with both jobs. CPU is metered twice: from the processes' start (start-up
     included) and from the moment both queries run (the drain's own cost per ticket)."""
     owner, writer = stack.database("ours")
     processes = start_ours(stack, topic, writer, work, "drain")
-    meter = stack.cpu_meter(enrichment=processes[0].pid, aggregation=processes[1].pid)
-    meter.start()
+    meter = jobs_meter(stack, processes)
     wait_until_up(work, "drain")
-    drain_meter = stack.cpu_meter(enrichment=processes[0].pid, aggregation=processes[1].pid)
-    drain_meter.start()
+    drain_meter = jobs_meter(stack, processes)
     wait_for_rows(stack, owner, n, "ours", processes)
     cpu, drain_cpu = meter.stop(), drain_meter.stop()
     check_exact(stack, owner, n, "ours", with_aggregation=True)
@@ -352,8 +357,7 @@ def run_latency(
     since = datetime.now(UTC)
     count = int(rate * seconds)
     progress(f"latency: producing {count:,} tickets at {rate:,}/s")
-    meter = stack.cpu_meter(**dict(zip(JOBS, (p.pid for p in processes), strict=True)))
-    meter.start()
+    meter = jobs_meter(stack, processes)
     wall = produce(stack, topic, count, rate, 1)
     wait_for_rows(stack, url, expected + count, f"ours at {rate:,}/s", processes)
     cpu = meter.stop()
