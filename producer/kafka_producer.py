@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from producer.generator import TicketGenerator, ticket_id_of
 from producer.settings import ProducerSettings
+from producer.stall import StallWatch
 from producer.topic import BrokerUnavailable, ensure_topic, unreachable_message
 
 __all__ = ["Counters", "TicketProducer"]
@@ -25,6 +26,11 @@ _FLUSH_TIMEOUT_SECONDS = 30
 # Tickets generated and queued between two checks of the clock, stop flag and rate.
 _BURST = 256
 _FULL_QUEUE_WAIT_SECONDS = 0.005
+_STALL_CHECK_SECONDS = 1.0
+_PROBE_TIMEOUT_SECONDS = 5.0
+# Purge reports are served locally; this only bounds a misbehaving client.
+_PURGE_SERVE_SECONDS = 10.0
+_PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
 
 
 @dataclass
@@ -35,6 +41,8 @@ class Counters:
     acknowledged: int = 0
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    # Kafka clients replaced after a stall (see PRODUCER_STALL_TIMEOUT_SECONDS).
+    client_restarts: int = 0
 
 
 class TicketProducer:
@@ -50,6 +58,10 @@ class TicketProducer:
         self._ledger: IO[str] | None = None
         self._producer: Producer | None = None
         self._track = False
+        self._stall = StallWatch(settings.stall_timeout_seconds, time.monotonic())
+        self._next_stall_check = 0.0
+        # (key, value) of purged tickets while the client is being replaced; None otherwise.
+        self._purged: list[tuple[bytes, bytes]] | None = None
 
     def check_broker(self) -> None:
         """Fail fast, naming the setting, when the broker does not answer; create the topic."""
@@ -80,7 +92,7 @@ class TicketProducer:
         # kept; otherwise delivery reports are only served for failures, and the
         # acknowledged count is derived: sent - failed - still in the producer's queue.
         self._track = bool(settings.ledger_file)
-        self._producer = Producer(_producer_config(settings, self._on_delivery))
+        self._producer = self._new_client()
         if self._track:
             self._ledger = open(settings.ledger_file, "a", buffering=1)  # noqa: SIM115
         rate, count = settings.rate, settings.count
@@ -107,6 +119,7 @@ class TicketProducer:
                     burst = min(burst, due)
                 self._send(self._generator.batch(burst))
                 now = time.monotonic()
+                self._watch_for_stall(now)
                 if now >= next_progress:
                     self._count_acknowledged()
                     report(counters, (counters.sent - last_sent) / max(now - last_time, 1e-9))
@@ -142,6 +155,7 @@ class TicketProducer:
             # Serve delivery reports to make room. Successful deliveries may raise no
             # callback, so poll is short: it does not return early for them.
             self._producer.poll(_FULL_QUEUE_WAIT_SECONDS)
+            self._watch_for_stall(time.monotonic())
             try:
                 self._producer.produce(topic, value, key)
                 return True
@@ -149,11 +163,70 @@ class TicketProducer:
                 continue
         return False
 
+    def _new_client(self) -> Producer:
+        return Producer(_producer_config(self.settings, self._on_delivery))
+
+    def _watch_for_stall(self, now: float) -> None:
+        """Replace the Kafka client when queued tickets get no acknowledgement for the stall
+        timeout although the broker answers (a client stuck after a broker restart)."""
+        if now < self._next_stall_check:
+            return
+        self._next_stall_check = now + _STALL_CHECK_SECONDS
+        self._count_acknowledged()
+        waiting = len(self._producer)
+        stalled = self._stall.stalled_for(self.counters.acknowledged, waiting, now)
+        if not stalled:
+            return
+        if not _broker_answers(self.settings.bootstrap_servers, self.settings.topic):
+            logger.warning(
+                "no acknowledgement for %.0fs, %d ticket(s) waiting: the broker does not answer",
+                stalled,
+                waiting,
+            )
+            self._stall.restart(time.monotonic())
+            return
+        logger.error(
+            "no acknowledgement for %.0fs while %d ticket(s) wait and the broker answers:"
+            " restarting the Kafka client and re-sending them (PRODUCER_STALL_TIMEOUT_SECONDS=%g)",
+            stalled,
+            waiting,
+            self.settings.stall_timeout_seconds,
+        )
+        self._restart_client()
+        self._stall.restart(time.monotonic())
+
+    def _restart_client(self) -> None:
+        """Purge the stuck client, then re-send what it held through a new one.
+
+        A purged in-flight ticket may have been written already: the topic then holds it
+        twice, which the jobs store once (they deduplicate on ticket_id)."""
+        stuck, self._purged = self._producer, []
+        try:
+            stuck.purge(in_queue=True, in_flight=True, blocking=True)
+            stuck.flush(_PURGE_SERVE_SECONDS)
+            stuck.close()
+            purged = self._purged
+        finally:
+            self._purged = None
+        self._producer = self._new_client()
+        self.counters.client_restarts += 1
+        for key, value in purged:
+            while True:
+                try:
+                    self._producer.produce(self.settings.topic, value, key)
+                    break
+                except BufferError:
+                    self._producer.poll(_FULL_QUEUE_WAIT_SECONDS)
+        logger.info("re-sent %d ticket(s) through a new Kafka client", len(purged))
+
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.counters.acknowledged += 1
             if self._ledger:
                 self._ledger.write(ticket_id_of(message.value()) + "\n")
+            return
+        if self._purged is not None and error.code() in _PURGED:
+            self._purged.append((message.key(), message.value()))
             return
         self.counters.failed += 1
         name = error.name()
@@ -167,7 +240,13 @@ class TicketProducer:
             self.counters.acknowledged = max(self.counters.sent - self.counters.failed - in_queue, 0)
 
     def _flush(self) -> None:
-        pending = self._producer.flush(_FLUSH_TIMEOUT_SECONDS)
+        """Wait up to _FLUSH_TIMEOUT_SECONDS for what is queued, still watching for a stall."""
+        deadline = time.monotonic() + _FLUSH_TIMEOUT_SECONDS
+        pending = len(self._producer)
+        while pending and (left := deadline - time.monotonic()) > 0:
+            pending = self._producer.flush(min(left, _STALL_CHECK_SECONDS))
+            self._watch_for_stall(time.monotonic())
+            pending = len(self._producer)
         if pending:
             logger.error("%d ticket(s) still undelivered after %ss flush", pending, _FLUSH_TIMEOUT_SECONDS)
         self._count_acknowledged()
@@ -181,6 +260,16 @@ def _log_progress(counters: Counters, rate: float) -> None:
         counters.failed,
         rate,
     )
+
+
+def _broker_answers(bootstrap_servers: str, topic: str) -> bool:
+    """True when a fresh client gets the topic's metadata with a leader for every partition."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    try:
+        found = admin.list_topics(topic, timeout=_PROBE_TIMEOUT_SECONDS).topics.get(topic)
+    except KafkaException:
+        return False
+    return found is not None and found.error is None and all(p.leader >= 0 for p in found.partitions.values())
 
 
 def _producer_config(settings: ProducerSettings, on_delivery: Callable) -> dict:

@@ -43,6 +43,14 @@ class ProducerSettings(TopicSettings, ProgressSettings):
     seed: int = setting(
         "PRODUCER_SEED", "--seed", -1, "Random seed of the generator; -1 = random", at_least(-1)
     )
+    stall_timeout_seconds: float = setting(
+        "PRODUCER_STALL_TIMEOUT_SECONDS",
+        "--stall-timeout-seconds",
+        30.0,
+        "Restart the Kafka client, re-sending what it held, when queued tickets get no"
+        " acknowledgement for this long while the broker answers; 0 = never",
+        at_least(0),
+    )
     ledger_file: str = setting(
         "PRODUCER_LEDGER_FILE",
         "--ledger-file",

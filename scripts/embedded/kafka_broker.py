@@ -47,6 +47,8 @@ class KafkaBroker:
     controller_port: int = 9093
     heap: str = "1g"
     log_level: str = "INFO"
+    # The port clients are told to connect to (a proxy in front of the broker); None = port.
+    advertised_port: int | None = None
     _process: subprocess.Popen | None = None
 
     @property
@@ -138,7 +140,7 @@ class KafkaBroker:
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
             "listeners": listeners,
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.advertised_port or self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
