@@ -9,6 +9,9 @@ LOCAL := .local
 JARS := $(LOCAL)/jars
 HELM_VERSION := v3.21.4
 HELM := $(LOCAL)/bin/helm
+# promtool (alert rule tests), from the Prometheus Go module (v0.3xx.y is Prometheus 3.xx.y).
+PROMETHEUS_MODULE_VERSION := v0.316.0
+PROMTOOL := $(LOCAL)/bin/promtool
 # The Kubeflow Spark operator release: its chart and CRDs come from its Go module, checked
 # against this go.sum hash (tests validate against its CRD; make kind-up installs its chart).
 SPARK_OPERATOR_VERSION := 2.5.2
@@ -18,7 +21,7 @@ SPARK_OPERATOR_DIR := $(LOCAL)/spark-operator-$(SPARK_OPERATOR_VERSION)
 PROGRESS := $(PYTHON) scripts/with_progress.py
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench faults install jars helm spark-operator clean-data
+.PHONY: help run test lint bench faults install jars helm promtool spark-operator clean-data
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -48,6 +51,13 @@ $(HELM):
 
 helm: $(HELM) ## Build the pinned helm into .local/bin
 
+$(PROMTOOL):
+	@command -v go >/dev/null || { echo "Go is required to build promtool (https://go.dev/dl/)"; exit 1; }
+	$(PROGRESS) "building promtool (Prometheus $(PROMETHEUS_MODULE_VERSION)) with Go (first time: 2-5 min)" -- \
+	  env GOBIN=$(abspath $(LOCAL)/bin) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
+
+promtool: $(PROMTOOL) ## Build the pinned promtool into .local/bin
+
 $(SPARK_OPERATOR_DIR)/SOURCE: scripts/fetch_spark_operator.sh
 	$(PROGRESS) "fetching the Spark operator $(SPARK_OPERATOR_VERSION) chart and CRDs (Go module)" -- \
 	  bash scripts/fetch_spark_operator.sh $(SPARK_OPERATOR_VERSION) '$(SPARK_OPERATOR_SUM)' $(SPARK_OPERATOR_DIR)
@@ -57,7 +67,7 @@ spark-operator: $(SPARK_OPERATOR_DIR)/SOURCE ## Fetch the pinned Spark operator 
 run: install jars ## Run the whole pipeline embedded: Kafka, PostgreSQL, producer, both Spark jobs
 	$(PY) -m scripts.run_embedded $(ARGS)
 
-test: install jars helm spark-operator ## Run every test (unit, integration, chart checks)
+test: install jars helm promtool spark-operator ## Run every test (unit, integration, chart checks)
 	PATH="$(abspath $(LOCAL)/bin):$$PATH" SPARK_OPERATOR_CHART="$(abspath $(SPARK_OPERATOR_DIR))/spark-operator-chart" \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -26,6 +26,7 @@ __all__ = [
     "Priority",
     "TicketType",
     "decode_ticket",
+    "reason_label",
     "reject_reason",
     "team_for",
     "validate_ticket",
@@ -140,6 +141,17 @@ def decode_ticket(raw: bytes | None) -> tuple[dict | None, str | None]:
 def reject_reason(raw: bytes | None) -> str | None:
     """Why a raw Kafka value is not a valid ticket, or None when it is (see decode_ticket)."""
     return decode_ticket(raw)[1]
+
+
+# Reasons that carry a free-form detail after ": " (a size, a field name, a value).
+_DETAILED_REASONS = ("record too large", "unexpected field", *(f"unknown {f.name}" for f in FIELDS))
+
+
+def reason_label(reason: str) -> str:
+    """A reject reason without its free-form detail, for a bounded metrics label:
+    "unknown type: bug" -> "unknown type"; a reason naming one of FIELDS is kept whole."""
+    head = reason.split(": ", 1)[0]
+    return head if head in _DETAILED_REASONS else reason
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:

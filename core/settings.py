@@ -26,6 +26,7 @@ __all__ = [
     "REPO_ROOT",
     "DatabaseSettings",
     "KafkaSettings",
+    "MetricsSettings",
     "ProgressSettings",
     "SettingError",
     "load",
@@ -109,6 +110,20 @@ class ProgressSettings:
         5.0,
         "Seconds between progress lines",
         at_least(0.1),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsSettings:
+    """Where a component serves its Prometheus metrics."""
+
+    metrics_port: int = setting(
+        "METRICS_PORT",
+        "--metrics-port",
+        0,
+        "Port of the Prometheus /metrics endpoint; 0 = the component's default"
+        " (producer 9400, enrichment 9401, aggregation 9402), -1 = none",
+        at_least(-1),
     )
 
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.metrics import JobMetrics
 from jobs.postgres_sink import BatchTransaction, insert_rejected, insert_tickets
 from jobs.progress import BatchClock
 from jobs.settings import EnrichmentSettings
@@ -69,19 +70,29 @@ def format_ticket(row: dict) -> str:
     )
 
 
-def batch_writer(settings: EnrichmentSettings):
+def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
     """The foreachBatch function of enriched records (`enrich`): store, print a sample."""
     transaction = BatchTransaction(settings.database_url, "enrichment", settings.db_retry_seconds)
 
     def write(enriched_df: DataFrame, batch_id: int) -> None:
         clock = BatchClock()
         enriched_at = datetime.now(UTC)
-        valid, rejected = split(enriched_df.toArrow(), enriched_at)
-        if valid.num_rows == 0 and rejected.num_rows == 0:
+        enriched = enriched_df.toArrow()
+        if enriched.num_rows == 0:
             return
+        valid, rejected = split(enriched, enriched_at)
         clock.spark_finished()
+        metrics.batch_read(enriched)
         written, rejected_stored = transaction.run(
             lambda cur: (insert_tickets(cur, valid), insert_rejected(cur, rejected))
+        )
+        clock.postgres_finished()
+        metrics.batch_committed(
+            new=written.inserted,
+            already_stored=valid.num_rows - written.inserted,
+            created_at=valid["created_at"],
+            spark_seconds=clock.spark_seconds,
+            postgres_seconds=clock.postgres_seconds,
         )
         replaced = f", {written.replaced} replaced" if written.replaced else ""
         print(
@@ -103,7 +114,7 @@ def batch_writer(settings: EnrichmentSettings):
     return write
 
 
-SPEC = JobSpec("enrichment", 4040, enrich, batch_writer)
+SPEC = JobSpec("enrichment", 4040, 9401, enrich, batch_writer)
 
 
 def main(argv: list[str] | None = None) -> int:

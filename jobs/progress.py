@@ -17,6 +17,7 @@ from pyspark.sql.streaming.listener import (
     QueryTerminatedEvent,
 )
 
+from jobs.metrics import JobMetrics
 from jobs.offsets import OffsetCommitter, parse_end_offsets
 
 __all__ = ["BatchClock", "ProgressLogger"]
@@ -51,15 +52,22 @@ class _JsonEvents:
 
 
 class ProgressLogger(StreamingQueryListener):
-    """Logs batches, rows, rates and how far the job is behind the topic, and hands each
-    batch's end offsets to an OffsetCommitter.
+    """Logs batches, rows, rates and how far the job is behind the topic, hands each
+    batch's end offsets to an OffsetCommitter, and sets the lag gauges of JobMetrics.
 
     A listener hears every query of the session; this one follows the query whose id
     it is given. It runs on the listener bus thread: it only logs and queues, never blocks.
     """
 
-    def __init__(self, job: str, interval_seconds: float, committer: OffsetCommitter | None = None) -> None:
+    def __init__(
+        self,
+        job: str,
+        interval_seconds: float,
+        committer: OffsetCommitter | None = None,
+        metrics: JobMetrics | None = None,
+    ) -> None:
         self._job = job
+        self._metrics = metrics
         self._interval = interval_seconds
         self._committer = committer
         self._next = 0.0
@@ -92,6 +100,8 @@ class ProgressLogger(StreamingQueryListener):
         source = (progress.get("sources") or [{}])[0]
         if self._committer and source.get("endOffset"):
             self._committer.submit(parse_end_offsets(source["endOffset"]))
+        if self._metrics:
+            self._metrics.lag(source)
         self.rows_total += progress.get("numInputRows", 0)
         self.batches += 1
         for phase, ms in (progress.get("durationMs") or {}).items():
@@ -151,15 +161,24 @@ class BatchClock:
 
     started: float = field(default_factory=time.monotonic)
     spark_done: float | None = None
+    postgres_done: float | None = None
 
     def spark_finished(self) -> None:
         self.spark_done = time.monotonic()
 
+    def postgres_finished(self) -> None:
+        self.postgres_done = time.monotonic()
+
+    @property
+    def spark_seconds(self) -> float:
+        return (self.spark_done or time.monotonic()) - self.started
+
+    @property
+    def postgres_seconds(self) -> float:
+        spark_done = self.spark_done or time.monotonic()
+        return (self.postgres_done or time.monotonic()) - spark_done
+
     def summary(self) -> str:
         """E.g. "in 1.23s (spark 0.80s, postgres 0.43s)"."""
-        now = time.monotonic()
-        spark_done = self.spark_done or now
-        return (
-            f"in {now - self.started:.2f}s"
-            f" (spark {spark_done - self.started:.2f}s, postgres {now - spark_done:.2f}s)"
-        )
+        spark, postgres = self.spark_seconds, self.postgres_seconds
+        return f"in {spark + postgres:.2f}s (spark {spark:.2f}s, postgres {postgres:.2f}s)"

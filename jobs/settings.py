@@ -8,6 +8,7 @@ from core.settings import (
     LOCAL_DIR,
     DatabaseSettings,
     KafkaSettings,
+    MetricsSettings,
     ProgressSettings,
     at_least,
     one_of,
@@ -18,7 +19,7 @@ __all__ = ["AggregationSettings", "EnrichmentSettings", "JobSettings"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings):
+class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings, MetricsSettings):
     """What both streaming jobs share."""
 
     spark_master: str = setting(

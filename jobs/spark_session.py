@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 # Set by spark-submit in the environment of the Python process it starts.
 _GATEWAY_ENV = "PYSPARK_GATEWAY_PORT"
+_SERVLET = "spark.metrics.conf.*.sink.prometheusServlet"
 
 
 def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSession:
@@ -36,6 +37,12 @@ def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSe
         "spark.driver.memory": settings.driver_memory,
         "spark.driver.extraJavaOptions": settings.java_options,
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
+        # Spark's own metrics in Prometheus format on the UI port: /metrics/prometheus
+        # (driver) and /metrics/executors/prometheus (executors).
+        "spark.ui.prometheus.enabled": "true",
+        f"{_SERVLET}.class": "org.apache.spark.metrics.sink.PrometheusServlet",
+        f"{_SERVLET}.path": "/metrics/prometheus",
+        "spark.sql.streaming.metricsEnabled": "true",
     }
     jars = sorted(Path(settings.jars_dir).glob("*.jar")) if settings.jars_dir else []
     if jars:

@@ -17,8 +17,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from core.contract import TABLES
+from core.metrics import metrics_port, serve_metrics
 from core.postgres import DatabaseUnavailable, connection
 from core.settings import LOCAL_DIR, SettingError, load, mask_url
+from jobs.metrics import JobMetrics
 from jobs.offsets import OffsetCommitter
 from jobs.progress import ProgressLogger
 from jobs.settings import JobSettings
@@ -32,8 +34,8 @@ BatchFunction = Callable[[DataFrame, int], None]
 
 
 class JobSpec:
-    """What distinguishes one job: its name, default UI port, the projection of the raw
-    records, and the batch function that writes each micro-batch of projected rows.
+    """What distinguishes one job: its name, default UI and metrics ports, the projection of
+    the raw records, and the batch function that writes each micro-batch of projected rows.
 
     The projection is part of the streaming query, so Spark plans it once per micro-batch
     (queryPlanning) and the batch function receives the planned rows. Projected inside
@@ -45,11 +47,13 @@ class JobSpec:
         self,
         name: str,
         default_ui_port: int,
+        default_metrics_port: int,
         projection: Callable[[DataFrame], DataFrame],
-        batch_function: Callable[[JobSettings], BatchFunction],
+        batch_function: Callable[[JobSettings, JobMetrics], BatchFunction],
     ):
         self.name = name
         self.default_ui_port = default_ui_port
+        self.default_metrics_port = default_metrics_port
         self.projection = projection
         self.batch_function = batch_function
 
@@ -58,6 +62,9 @@ class JobSpec:
 
     def ui_port(self, settings: JobSettings) -> int:
         return settings.ui_port or self.default_ui_port
+
+    def metrics_port(self, settings: JobSettings) -> int | None:
+        return metrics_port(settings.metrics_port, self.default_metrics_port)
 
     def consumer_group(self, settings: JobSettings) -> str:
         return settings.consumer_group or f"ticket-pipeline-{self.name}"
@@ -92,13 +99,21 @@ def check_dependencies(settings: JobSettings, connect_timeout_seconds: float = 2
 
 
 class RunningQuery:
-    """A started query with its progress listener and offset committer."""
+    """A started query with its progress listener, offset committer and metrics."""
 
-    def __init__(self, spark: SparkSession, query: StreamingQuery, listener: ProgressLogger, committer):
+    def __init__(
+        self,
+        spark: SparkSession,
+        query: StreamingQuery,
+        listener: ProgressLogger,
+        committer,
+        metrics: JobMetrics,
+    ):
         self.spark = spark
         self.query = query
         self.listener = listener
         self.committer = committer
+        self.metrics = metrics
 
     def stop(self, timeout_seconds: float = 30) -> None:
         """Stop between two micro-batches, so a clean stop never interrupts a write."""
@@ -113,21 +128,23 @@ class RunningQuery:
 
 
 def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> RunningQuery:
-    """Start the job's query on the tickets topic, with progress lines and offset commits."""
+    """Start the job's query on the tickets topic, with progress lines, offset commits and
+    metrics (served by run_job)."""
     committer = OffsetCommitter(settings.bootstrap_servers, spec.consumer_group(settings))
-    listener = ProgressLogger(spec.name, settings.progress_interval_seconds, committer)
+    metrics = JobMetrics(spec.name)
+    listener = ProgressLogger(spec.name, settings.progress_interval_seconds, committer, metrics)
     spark.streams.addListener(listener)
     trigger = f"{settings.trigger_interval_seconds:g} seconds"
     query = (
         spec.projection(kafka_stream(spark, settings))
         .writeStream.queryName(spec.name)
-        .foreachBatch(spec.batch_function(settings))
+        .foreachBatch(spec.batch_function(settings, metrics))
         .option("checkpointLocation", spec.checkpoint_dir(settings))
         .trigger(processingTime=trigger)
         .start()
     )
     listener.query_id = str(query.id)
-    return RunningQuery(spark, query, listener, committer)
+    return RunningQuery(spark, query, listener, committer, metrics)
 
 
 def run_job(spec: JobSpec, settings: JobSettings) -> int:
@@ -139,8 +156,10 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     running = start_query(spark, spec, settings)
     query = running.query
+    metrics_url = serve_metrics(running.metrics.registry, spec.metrics_port(settings), spec.name)
     logger.info(
-        "%s: reading %s from %s, writing %s, checkpoint %s, offsets mirrored to group %s, Spark UI %s",
+        "%s: reading %s from %s, writing %s, checkpoint %s, offsets mirrored to group %s,"
+        " Spark UI %s, metrics %s",
         spec.name,
         settings.topic,
         settings.bootstrap_servers,
@@ -148,6 +167,7 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
         spec.checkpoint_dir(settings),
         spec.consumer_group(settings),
         spark.sparkContext.uiWebUrl,
+        metrics_url or "off",
     )
     try:
         while not stop.is_set() and query.isActive:

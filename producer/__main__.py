@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from core.metrics import metrics_port, serve_metrics
 from core.settings import SettingError, load
 from producer.kafka_producer import TicketProducer
+from producer.metrics import DEFAULT_METRICS_PORT, producer_registry
 from producer.settings import ProducerSettings
 from producer.topic import TopicError
 
@@ -26,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     producer = TicketProducer(settings)
     producer.install_signal_handlers()
+    try:
+        port = metrics_port(settings.metrics_port, DEFAULT_METRICS_PORT)
+        serve_metrics(producer_registry(producer), port, "producer")
+    except SettingError as e:
+        logger.error("%s", e)
+        return 2
     try:
         producer.check_broker()
     except TopicError as e:  # unreachable broker, or a topic it refuses to create

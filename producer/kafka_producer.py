@@ -43,6 +43,8 @@ class Counters:
     errors: dict[str, int] = field(default_factory=dict)
     # Kafka clients replaced after a stall (see PRODUCER_STALL_TIMEOUT_SECONDS).
     client_restarts: int = 0
+    # Tickets per second sent over the last progress interval.
+    rate: float = 0.0
 
 
 class TicketProducer:
@@ -75,6 +77,10 @@ class TicketProducer:
             raise BrokerUnavailable(unreachable_message(settings, e)) from e
         if created:
             logger.info("created topic %s with %d partitions", settings.topic, settings.partitions)
+
+    def queued(self) -> int:
+        """Tickets handed to the Kafka client and not yet acknowledged or failed."""
+        return len(self._producer) if self._producer is not None else 0
 
     def request_stop(self, *_: object) -> None:
         """Ask the loop to stop after the current burst of tickets (signal-handler compatible)."""
@@ -122,7 +128,8 @@ class TicketProducer:
                 self._watch_for_stall(now)
                 if now >= next_progress:
                     self._count_acknowledged()
-                    report(counters, (counters.sent - last_sent) / max(now - last_time, 1e-9))
+                    counters.rate = (counters.sent - last_sent) / max(now - last_time, 1e-9)
+                    report(counters, counters.rate)
                     last_sent, last_time = counters.sent, now
                     next_progress = now + settings.progress_interval_seconds
         finally:

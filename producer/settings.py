@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import KafkaSettings, ProgressSettings, at_least, setting
+from core.settings import KafkaSettings, MetricsSettings, ProgressSettings, at_least, setting
 
 __all__ = ["ProducerSettings", "TopicSettings"]
 
@@ -30,7 +30,7 @@ class TopicSettings(KafkaSettings):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProducerSettings(TopicSettings, ProgressSettings):
+class ProducerSettings(TopicSettings, ProgressSettings, MetricsSettings):
     """Generate support tickets into Kafka continuously."""
 
     rate: float = setting(

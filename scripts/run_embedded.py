@@ -17,6 +17,9 @@ from pathlib import Path
 
 from core.contract import TOPIC
 from core.settings import LOCAL_DIR, REPO_ROOT, SettingError, at_least, load, mask_url, setting
+from jobs.aggregation import SPEC as AGGREGATION
+from jobs.enrichment import SPEC as ENRICHMENT
+from producer.metrics import DEFAULT_METRICS_PORT as PRODUCER_METRICS_PORT
 from scripts.embedded.kafka_broker import KafkaBroker
 from scripts.embedded.postgres_server import PostgresServer
 from scripts.embedded.prerequisites import MissingPrerequisite, require_java
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     external_url = os.environ.get("DATABASE_URL")
     postgres = None if external_url else PostgresServer(data / "postgres", port=settings.postgres_port)
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, PYTHONUNBUFFERED="1")
+    # One machine, three endpoints: each component serves on its own default port.
+    env.pop("METRICS_PORT", None)
     supervisor = None
     try:
         broker.start()
@@ -110,6 +115,14 @@ def _services(env: dict[str, str], jobs_env: dict[str, str], data: Path) -> list
     ]
 
 
+def _metrics_ports() -> list[tuple[str, int]]:
+    return [
+        ("producer", PRODUCER_METRICS_PORT),
+        (ENRICHMENT.name, ENRICHMENT.default_metrics_port),
+        (AGGREGATION.name, AGGREGATION.default_metrics_port),
+    ]
+
+
 def _print_banner(
     env: dict[str, str], jobs_url: str, broker: KafkaBroker, postgres: PostgresServer | None, data: Path
 ) -> None:
@@ -127,7 +140,12 @@ def _print_banner(
                 f"  Kafka broker     {broker.bootstrap_servers}  topic {topic}",
                 f"  PostgreSQL       {mask_url(env['DATABASE_URL'])} (jobs: {mask_url(jobs_url)})",
                 f"  query it         {psql}",
-                "  Spark UIs        http://127.0.0.1:4040 (enrichment)  http://127.0.0.1:4041 (aggregation)",
+                f"  Spark UIs        http://127.0.0.1:{ENRICHMENT.default_ui_port} (enrichment)"
+                f"  http://127.0.0.1:{AGGREGATION.default_ui_port} (aggregation)",
+                "  metrics          "
+                + "  ".join(f"http://127.0.0.1:{port}/metrics ({name})" for name, port in _metrics_ports()),
+                f"  Spark metrics    http://127.0.0.1:{ENRICHMENT.default_ui_port}/metrics/prometheus"
+                f"  http://127.0.0.1:{AGGREGATION.default_ui_port}/metrics/prometheus",
                 f"  data, logs       {data}",
                 "",
             ]

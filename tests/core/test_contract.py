@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.contract import (
     FIELD_NAMES,
@@ -12,6 +14,7 @@ from core.contract import (
     TYPE_TEAMS,
     Priority,
     TicketType,
+    reason_label,
     reject_reason,
     team_for,
     validate_ticket,
@@ -97,3 +100,31 @@ def test_generated_tickets_follow_the_contract():
         ticket = generator.ticket()
         assert validate_ticket(ticket) is None
         assert reject_reason(encode(ticket)) is None
+
+
+def test_reason_labels_drop_free_form_details_and_keep_field_names():
+    """A metrics label per reason kind: sizes, unknown field names and values are dropped,
+    so the labels stay few whatever the records; a reason naming a contract field stays."""
+    assert reason_label("unknown type: bug") == "unknown type"
+    assert reason_label("unknown priority: " + "x" * 40) == "unknown priority"
+    assert reason_label("record too large: 70000 bytes") == "record too large"
+    assert reason_label("unexpected field: zzz") == "unexpected field"
+    assert reason_label("missing field: client_id") == "missing field: client_id"
+    assert reason_label("bad format: ticket_id") == "bad format: ticket_id"
+    assert reason_label("not JSON") == "not JSON"
+
+
+@given(
+    changes=st.dictionaries(
+        st.one_of(st.sampled_from(FIELD_NAMES), st.text(max_size=12)),
+        st.one_of(st.none(), st.integers(), st.text(max_size=60)),
+        max_size=3,
+    )
+)
+def test_any_spoiled_ticket_gets_a_label_that_names_nothing_but_the_contract(changes):
+    """Whatever a field holds or a record adds, the label's detail is a field name at most
+    ("wrong type for X: expected string" names the field before its colon)."""
+    reason = reject_reason(json.dumps({**VALID, **changes}).encode())
+    if reason is not None:
+        detail = reason_label(reason).partition(": ")[2]
+        assert detail in ("", "expected string", *FIELD_NAMES), reason

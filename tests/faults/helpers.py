@@ -207,7 +207,9 @@ def base_env(password: str, work_dir: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("KAFKA_", "DATABASE_", "PRODUCER_", "CHECKPOINT_", "SPARK_", "TRIGGER_"))
+        if not k.startswith(
+            ("KAFKA_", "DATABASE_", "PRODUCER_", "CHECKPOINT_", "SPARK_", "TRIGGER_", "METRICS_")
+        )
     }
     spark_local = work_dir / "spark-local"
     spark_local.mkdir(parents=True, exist_ok=True)
@@ -215,6 +217,9 @@ def base_env(password: str, work_dir: Path) -> dict[str, str]:
         PGPASSWORD=password,
         PYTHONUNBUFFERED="1",
         TZ="UTC",
+        # No metrics endpoints: a job restarted by the supervisor loop must not wait for
+        # its predecessor's port (tests/jobs/test_metrics.py covers the metrics).
+        METRICS_PORT="-1",
         # Spark's scratch space (shuffle, block manager) inside the test's folder, so
         # the dirs a SIGKILLed JVM leaves behind are removed with it.
         SPARK_LOCAL_DIRS=str(spark_local),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +24,8 @@ from producer import kafka_producer
 from producer.kafka_producer import TicketProducer
 from producer.settings import ProducerSettings
 from producer.topic import ensure_topic
+from scripts.embedded.ports import free_port
+from tests.prometheus import scrape, total, value
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +35,8 @@ def run_producer(
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "producer", *args],
-        env=dict(os.environ, **(env or {})),
+        # No metrics endpoint unless a test asks for one: port 9400 may be in use (`make run`).
+        env={**os.environ, "METRICS_PORT": "-1", **(env or {})},
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -201,3 +206,47 @@ def test_failed_deliveries_are_counted_not_acknowledged(tmp_path, monkeypatch, l
     assert counters.errors == {"_MSG_TIMED_OUT": 50}
     if ledger:
         assert (tmp_path / "ledger.txt").read_text() == ""
+
+
+def test_the_metrics_endpoint_counts_what_the_producer_logs(kafka_broker):
+    """While producing, /metrics shows sent >= acknowledged > 0 and the rate; after SIGTERM,
+    the last log line has at least what was scraped."""
+    port, topic = free_port(), f"metrics_{time.time_ns()}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producer", "--bootstrap-servers", kafka_broker.bootstrap_servers,
+         "--topic", topic, "--rate", "200", "--progress-interval-seconds", "0.5",
+         "--metrics-port", str(port)],
+        cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url, deadline, samples = f"http://127.0.0.1:{port}/metrics", time.monotonic() + 60, {}
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                samples = scrape(url)
+                rate = value(samples, "ticket_pipeline_producer_send_rate_tickets_per_second")
+                if rate > 0 and value(samples, "ticket_pipeline_producer_tickets_acknowledged_total") > 0:
+                    break
+            time.sleep(0.2)
+        sent = value(samples, "ticket_pipeline_producer_tickets_sent_total")
+        acknowledged = value(samples, "ticket_pipeline_producer_tickets_acknowledged_total")
+        assert sent >= acknowledged > 0, samples
+        assert 100 < value(samples, "ticket_pipeline_producer_send_rate_tickets_per_second") < 400
+        assert value(samples, "ticket_pipeline_producer_tickets_queued") >= 0
+        assert total(samples, "ticket_pipeline_producer_delivery_errors_total") == 0
+        assert value(samples, "ticket_pipeline_producer_client_restarts_total") == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    final = [int(n) for n in re.findall(r"sent (\d+), acknowledged (\d+), failed (\d+)", stderr)[-1]]
+    assert final[0] == final[1] >= sent and final[2] == 0
+
+
+def test_a_taken_metrics_port_fails_at_start_naming_the_setting(kafka_broker):
+    with socket.create_server(("0.0.0.0", 0)) as taken:
+        run = run_producer(
+            "--bootstrap-servers", kafka_broker.bootstrap_servers,
+            "--metrics-port", str(taken.getsockname()[1]), "--count", "1",
+        )  # fmt: skip
+    assert run.returncode == 2
+    assert "METRICS_PORT" in run.stderr

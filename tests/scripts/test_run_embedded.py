@@ -8,6 +8,7 @@ which cannot enter the clone's folder.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -20,6 +21,7 @@ import pytest
 
 from scripts.embedded.ports import free_port
 from tests.clone import copy_checkout, share_installs
+from tests.prometheus import scrape, value
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +143,13 @@ def test_make_run_from_a_private_folder_stores_exactly_the_count_and_resumes_aft
         assert text.count("producer finished its work (exit 0): not restarted") == 1, run.tail()
         assert "restarting in" not in text, run.tail()
         assert "ticket-pipeline is running" in text
+        endpoints = dict((name, url) for url, name in re.findall(r"(http://\S+/metrics) \((\w+)\)", text))
+        assert set(endpoints) == {"producer", "enrichment", "aggregation"}, run.tail()
+        # The producer has finished (its endpoint with it); each job's counts equal the tables'.
+        for job in ("enrichment", "aggregation"):
+            samples = scrape(endpoints[job])
+            stored = value(samples, "ticket_pipeline_tickets_stored_total", job_name=job, outcome="new")
+            assert stored == FIRST_COUNT, (job, samples)
         assert "→ Support" in text or "→ Customer Care" in text
         if os.geteuid() == 0:
             assert "PostgreSQL keeps its files in /var/lib/ticket-pipeline/" in text, run.tail()
