@@ -17,11 +17,16 @@ PROMTOOL := $(LOCAL)/bin/promtool
 SPARK_OPERATOR_VERSION := 2.5.2
 SPARK_OPERATOR_SUM := h1:6nX2UhwSfnYi1mtwczgFfJTMeLSL/1ajTvkFe8R7Vdc=
 SPARK_OPERATOR_DIR := $(LOCAL)/spark-operator-$(SPARK_OPERATOR_VERSION)
+# The prometheus-operator release whose CRDs (PodMonitor, PrometheusRule) the chart's optional
+# monitoring objects are validated against offline; from its Go module, checked like the above.
+PROMETHEUS_OPERATOR_VERSION := 0.94.0
+PROMETHEUS_OPERATOR_SUM := h1:VxMKzqr8Xqw5/QInNT7a3B5XInPnHqE7SD2UIdwKpRM=
+PROMETHEUS_OPERATOR_DIR := $(LOCAL)/prometheus-operator-$(PROMETHEUS_OPERATOR_VERSION)
 # Every step that can take more than a few seconds prints a progress line while it is silent.
 PROGRESS := $(PYTHON) scripts/with_progress.py
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench faults install jars helm promtool spark-operator clean-data
+.PHONY: help run test lint bench faults install jars helm promtool spark-operator prometheus-operator-crds clean-data
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -58,17 +63,26 @@ $(PROMTOOL):
 
 promtool: $(PROMTOOL) ## Build the pinned promtool into .local/bin
 
-$(SPARK_OPERATOR_DIR)/SOURCE: scripts/fetch_spark_operator.sh
+$(SPARK_OPERATOR_DIR)/SOURCE: scripts/fetch_go_module.sh
 	$(PROGRESS) "fetching the Spark operator $(SPARK_OPERATOR_VERSION) chart and CRDs (Go module)" -- \
-	  bash scripts/fetch_spark_operator.sh $(SPARK_OPERATOR_VERSION) '$(SPARK_OPERATOR_SUM)' $(SPARK_OPERATOR_DIR)
+	  bash scripts/fetch_go_module.sh github.com/kubeflow/spark-operator/v2@v$(SPARK_OPERATOR_VERSION) \
+	  '$(SPARK_OPERATOR_SUM)' charts/spark-operator-chart $(SPARK_OPERATOR_DIR)
 
 spark-operator: $(SPARK_OPERATOR_DIR)/SOURCE ## Fetch the pinned Spark operator chart and CRDs into .local
+
+$(PROMETHEUS_OPERATOR_DIR)/SOURCE: scripts/fetch_go_module.sh
+	$(PROGRESS) "fetching the prometheus-operator $(PROMETHEUS_OPERATOR_VERSION) CRDs (Go module)" -- \
+	  bash scripts/fetch_go_module.sh github.com/prometheus-operator/prometheus-operator@v$(PROMETHEUS_OPERATOR_VERSION) \
+	  '$(PROMETHEUS_OPERATOR_SUM)' example/prometheus-operator-crd $(PROMETHEUS_OPERATOR_DIR)
+
+prometheus-operator-crds: $(PROMETHEUS_OPERATOR_DIR)/SOURCE ## Fetch the pinned prometheus-operator CRDs into .local
 
 run: install jars ## Run the whole pipeline embedded: Kafka, PostgreSQL, producer, both Spark jobs
 	$(PY) -m scripts.run_embedded $(ARGS)
 
-test: install jars helm promtool spark-operator ## Run every test (unit, integration, chart checks)
+test: install jars helm promtool spark-operator prometheus-operator-crds ## Run every test (unit, integration, chart checks)
 	PATH="$(abspath $(LOCAL)/bin):$$PATH" SPARK_OPERATOR_CHART="$(abspath $(SPARK_OPERATOR_DIR))/spark-operator-chart" \
+	  PROMETHEUS_OPERATOR_CRDS="$(abspath $(PROMETHEUS_OPERATOR_DIR))/prometheus-operator-crd" \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install jars ## Measure throughput and latency beside the baselines; writes bench/results/latest.*

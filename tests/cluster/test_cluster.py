@@ -30,6 +30,7 @@ from core.contract import TOPIC, TYPE_TEAMS
 from core.settings import REPO_ROOT
 from scripts.cluster_status import SPARK_APPLICATIONS, Cluster, wait_until_running
 from tests.k8s.validation import make_variable
+from tests.prometheus import scrape, value
 from tests.readme import tear_down_commands
 
 from .localcluster import LocalCluster, default_lc, wait_for, why_localcluster_cannot_run
@@ -360,6 +361,28 @@ def test_should_answer_on_each_spark_ui_through_port_forward(cluster: LocalClust
             )
         assert status == 200, body
         assert json.loads(body) and json.loads(body)[0]["attempts"][0]["completed"] is False, body
+
+
+def test_should_serve_metrics_on_each_pods_metrics_port(cluster: LocalCluster) -> None:
+    """The producer's and each driver's `metrics` port answers with its counts, through
+    `kubectl port-forward`, and each driver serves Spark's own metrics on its UI port."""
+    targets = [("deploy/producer", 9400, None), ("pod/enrichment-driver", 9401, 4040)]
+    targets.append(("pod/aggregation-driver", 9402, 4041))
+    for target, port, ui_port in targets:
+        with cluster.port_forward(target, port) as local_port:
+            url = f"http://127.0.0.1:{local_port}/metrics"
+            status, body = wait_for(f"{target} metrics", lambda url=url: http_get(url), 60, 2)
+            assert status == 200, body
+            samples = scrape(url)
+        if ui_port is None:
+            assert value(samples, "ticket_pipeline_producer_tickets_acknowledged_total") > 0, body
+            continue
+        job = target.removeprefix("pod/").removesuffix("-driver")
+        assert value(samples, "ticket_pipeline_batches_total", job_name=job) > 0, body
+        with cluster.port_forward(target, ui_port) as local_port:
+            url = f"http://127.0.0.1:{local_port}/metrics/prometheus"
+            status, body = wait_for(f"{target} Spark's metrics", lambda url=url: http_get(url), 60, 2)
+        assert status == 200 and "metrics_" in body, body[:2000]
 
 
 def test_should_lose_and_double_no_ticket_when_a_driver_or_a_producer_pod_is_deleted(

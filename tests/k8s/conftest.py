@@ -15,7 +15,7 @@ from .render import render_chart
 from .validation import MissingOperatorChart, operator_chart_dir
 
 # Non-default values: a bigger topic, three producers, other resources, an existing Secret with
-# its own keys, another writer role.
+# its own keys, another writer role, the monitoring objects.
 CUSTOM_VALUES: dict[str, Any] = {
     "topic": {"partitions": 12},
     "redpanda": {
@@ -47,6 +47,10 @@ CUSTOM_VALUES: dict[str, Any] = {
             "driver": {"memory": "1g"},
         },
         "aggregation": {"executor": {"instances": 2}},
+    },
+    "monitoring": {
+        "podMonitor": {"enable": True, "labels": {"release": "kube-prometheus-stack"}, "interval": "30s"},
+        "prometheusRule": {"enable": True, "labels": {"release": "kube-prometheus-stack"}},
     },
 }
 

@@ -3,6 +3,7 @@ the kind node's version, SparkApplications against the Spark operator's CRD."""
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from pathlib import Path
@@ -14,16 +15,19 @@ import yaml
 from .render import CHART_DIR, KUBE_VERSION, REPO_ROOT, find, of_kind, render_chart
 from .validation import (
     CRD_SHA256,
+    MONITORING_KINDS,
     OPERATOR_CHART_ENV,
     core_schema_version,
     crd_sha256,
     make_variable,
+    monitoring_crd_dir,
+    monitoring_errors,
     spark_application_errors,
     strict_crd_schema,
     validate_core_object,
 )
 
-CUSTOM_KINDS = {"SparkApplication"}
+CUSTOM_KINDS = {"SparkApplication", *MONITORING_KINDS}
 
 
 def core_errors(objects: list[dict]) -> list[str]:
@@ -54,7 +58,8 @@ def test_should_validate_every_core_object_strictly(rendered: list[dict]) -> Non
 
 
 def test_should_know_a_schema_for_every_rendered_kind(rendered: list[dict]) -> None:
-    """No rendered kind escapes validation: only SparkApplication is a custom resource."""
+    """No rendered kind escapes validation: the custom resources are SparkApplications and the
+    monitoring objects, each checked against its CRD below."""
     unknown = set()
     for obj in rendered:
         if obj["kind"] in CUSTOM_KINDS:
@@ -94,6 +99,44 @@ def test_should_validate_every_spark_application_against_the_crd(
     }
 
 
+def test_should_validate_every_monitoring_object_against_its_crd(rendered: list[dict]) -> None:
+    """PodMonitors and the PrometheusRule, when rendered, satisfy the prometheus-operator CRDs
+    with unknown fields rejected."""
+    monitors = [obj for obj in rendered if obj["kind"] in MONITORING_KINDS]
+    assert {f"{o['kind']}/{o['metadata']['name']}": monitoring_errors(o) for o in monitors} == {
+        f"{o['kind']}/{o['metadata']['name']}": [] for o in monitors
+    }
+
+
+def test_should_render_the_monitoring_objects_only_when_asked(
+    default_objects: list[dict], custom_objects: list[dict]
+) -> None:
+    """None by default; with monitoring enabled, a PodMonitor per component with the extra
+    labels and the PrometheusRule holding exactly the groups of files/alerts.rules.yaml."""
+    assert [o for o in default_objects if o["kind"] in MONITORING_KINDS] == []
+    monitors = of_kind(custom_objects, "PodMonitor")
+    assert {m["metadata"]["name"] for m in monitors} == {"producer", "enrichment", "aggregation"}
+    assert all(m["metadata"]["labels"]["release"] == "kube-prometheus-stack" for m in monitors)
+    (rule,) = of_kind(custom_objects, "PrometheusRule")
+    rule_file = yaml.safe_load((CHART_DIR / "files" / "alerts.rules.yaml").read_text(encoding="utf-8"))
+    assert rule["spec"] == rule_file
+
+
+def test_should_use_the_crds_of_the_pinned_prometheus_operator_module() -> None:
+    """The monitoring CRDs come from the prometheus-operator Go module the Makefile pins."""
+    source = (monitoring_crd_dir().parent / "SOURCE").read_text(encoding="utf-8").split()
+    assert source == [
+        f"github.com/prometheus-operator/prometheus-operator@v{make_variable('PROMETHEUS_OPERATOR_VERSION')}",
+        make_variable("PROMETHEUS_OPERATOR_SUM"),
+    ]
+
+
+def test_should_reject_a_pod_monitor_with_a_misspelt_field(custom_objects: list[dict]) -> None:
+    monitor = copy.deepcopy(find(custom_objects, "PodMonitor", "enrichment"))
+    monitor["spec"]["podMetricsEndpoints"][0]["pathh"] = monitor["spec"]["podMetricsEndpoints"][0].pop("path")
+    assert any("pathh" in error for error in monitoring_errors(monitor))
+
+
 def test_should_turn_int_or_string_into_any_of_and_close_objects() -> None:
     """The CRD conversion follows SOURCES.md: int-or-string as anyOf, objects closed, except
     those that preserve unknown fields."""
@@ -115,7 +158,7 @@ def test_should_reject_a_spark_application_with_a_misspelt_field(
     default_objects: list[dict], operator_chart: Path
 ) -> None:
     """A typo anywhere in a SparkApplication, top-level or nested, is an error."""
-    app = find(default_objects, "SparkApplication", "enrichment")
+    app = copy.deepcopy(find(default_objects, "SparkApplication", "enrichment"))
     app["spec"]["driver"]["serviceAcount"] = app["spec"]["driver"].pop("serviceAccount")
     app["spec"]["restartPolicy"]["type"] = "Forever"
     errors = spark_application_errors(app)
@@ -171,7 +214,7 @@ def test_should_reject_a_chart_whose_spark_application_has_an_unknown_field(
 
 def test_should_reject_a_wrongly_typed_field_in_a_core_object(default_objects: list[dict]) -> None:
     """Types are checked too, not only names: replicas as a string is an error."""
-    producer = find(default_objects, "Deployment", "producer")
+    producer = copy.deepcopy(find(default_objects, "Deployment", "producer"))
     producer["spec"]["replicas"] = "three"
     assert core_errors([producer])
 

@@ -57,14 +57,14 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 # The env each application must get from the chart (its settings may declare more).
 PRODUCER_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "TOPIC_PARTITIONS", "PRODUCER_RATE",
-    "PRODUCER_COUNT",
+    "PRODUCER_COUNT", "METRICS_PORT",
 }  # fmt: skip
 TOPIC_JOB_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "TOPIC_PARTITIONS", "KAFKA_CONNECT_TIMEOUT_SECONDS",
 }  # fmt: skip
 DRIVER_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "DATABASE_URL", "PGPASSWORD", "CHECKPOINT_DIR",
-    "SPARK_UI_PORT", "TRIGGER_INTERVAL_SECONDS", "MAX_OFFSETS_PER_TRIGGER",
+    "SPARK_UI_PORT", "TRIGGER_INTERVAL_SECONDS", "MAX_OFFSETS_PER_TRIGGER", "METRICS_PORT",
 }  # fmt: skip
 UI_PORTS = {"enrichment": 4040, "aggregation": 4041}
 
@@ -612,3 +612,25 @@ def test_should_keep_every_name_within_63_characters(rendered: list[dict]) -> No
     """Object names are DNS labels (StatefulSet pods and Services need <= 63 characters)."""
     for obj in rendered:
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", obj["metadata"]["name"])
+
+
+def test_should_serve_metrics_on_the_declared_port_that_the_pod_monitors_scrape(
+    custom_objects: list[dict],
+) -> None:
+    """The producer and each driver get METRICS_PORT equal to their container port `metrics`,
+    and each PodMonitor selects exactly the pods of its component and scrapes that port."""
+    pods = {"producer": find(custom_objects, "Deployment", "producer")["spec"]["template"]}
+    producer = containers(find(custom_objects, "Deployment", "producer"))[0]
+    ports = {"producer": (env_of(producer)["METRICS_PORT"], producer["ports"])}
+    for app in ("enrichment", "aggregation"):
+        driver = find(custom_objects, "SparkApplication", app)["spec"]["driver"]
+        ports[app] = (env_of(driver)["METRICS_PORT"], driver["ports"])
+        pods[app] = {"metadata": {"labels": driver["labels"]}}
+    for component, (env_port, declared) in ports.items():
+        assert [(p["name"], p["containerPort"]) for p in declared] == [("metrics", int(env_port))], component
+    for monitor in of_kind(custom_objects, "PodMonitor"):
+        wanted = monitor["spec"]["selector"]["matchLabels"]
+        selected = [c for c, pod in pods.items() if wanted.items() <= pod["metadata"]["labels"].items()]
+        assert selected == [monitor["metadata"]["name"]]
+        first = monitor["spec"]["podMetricsEndpoints"][0]
+        assert first == {"port": "metrics", "path": "/metrics", "interval": "30s"}

@@ -1,10 +1,13 @@
-"""Strict offline validation of rendered objects: core kinds and SparkApplications.
+"""Strict offline validation of rendered objects: core kinds, SparkApplications and the
+prometheus-operator's PodMonitor and PrometheusRule.
 
 - Core kinds: kubernetes-validate's strict schemas (unknown fields rejected) of the newest
   Kubernetes version it bundles that is not newer than the kind node's.
 - SparkApplication: the CRD of the pinned Spark operator release, from its Go module (`make
   spark-operator` fetches its chart into .local), turned into a strict JSON schema the way
   kubeconform's openapi2jsonschema does. The strictness is ours, added here at test time.
+- PodMonitor, PrometheusRule: the CRDs of the pinned prometheus-operator release, from its Go
+  module (`make prometheus-operator-crds`), made strict the same way.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ from .render import KUBE_VERSION, REPO_ROOT
 __all__ = [
     "CRD_FILE_NAME",
     "CRD_SHA256",
+    "MONITORING_CRDS_ENV",
+    "MONITORING_KINDS",
     "OPERATOR_CHART_ENV",
     "MissingOperatorChart",
     "core_schema_version",
     "make_variable",
+    "monitoring_crd_dir",
+    "monitoring_errors",
     "operator_chart_dir",
     "spark_application_errors",
     "strict_crd_schema",
@@ -42,6 +49,12 @@ CRD_FILE_NAME = "sparkoperator.k8s.io_sparkapplications.yaml"
 # The CRD of kubeflow/spark-operator v2.5.2 (charts/spark-operator-chart/crds/), byte for byte.
 CRD_SHA256 = "ecd9c14fcadb9d5f8ced4c4ee31920548ea53a892e0a69c3e43aa758bfca6d94"
 OPERATOR_CHART_ENV = "SPARK_OPERATOR_CHART"  # set by `make test`
+MONITORING_CRDS_ENV = "PROMETHEUS_OPERATOR_CRDS"  # set by `make test`
+# The monitoring.coreos.com kinds the chart may render, and their CRD files.
+MONITORING_KINDS = {
+    "PodMonitor": "monitoring.coreos.com_podmonitors.yaml",
+    "PrometheusRule": "monitoring.coreos.com_prometheusrules.yaml",
+}
 MAKEFILE = REPO_ROOT / "Makefile"
 
 
@@ -77,6 +90,25 @@ def operator_chart_dir() -> Path:
     return chart
 
 
+def monitoring_crd_dir() -> Path:
+    """Return the fetched prometheus-operator CRDs: $PROMETHEUS_OPERATOR_CRDS, else the Makefile's
+    folder. Raises MissingOperatorChart, saying how to fetch them, when they are not there."""
+    configured = os.environ.get(MONITORING_CRDS_ENV)
+    version = make_variable("PROMETHEUS_OPERATOR_VERSION")
+    crds = (
+        Path(configured)
+        if configured
+        else REPO_ROOT / ".local" / f"prometheus-operator-{version}" / "prometheus-operator-crd"
+    )
+    missing = [name for name in MONITORING_KINDS.values() if not (crds / name).is_file()]
+    if missing:
+        raise MissingOperatorChart(
+            f"{', '.join(missing)} not found in {crds}: run `make test`, or `make prometheus-operator-crds`"
+            f" to fetch the prometheus-operator {version} CRDs"
+        )
+    return crds
+
+
 def core_schema_version(kube_version: str = KUBE_VERSION) -> str:
     """Return the newest Kubernetes version kubernetes-validate bundles that is <= kube_version."""
     wanted = _minor(kube_version)
@@ -103,13 +135,19 @@ def strict_crd_schema(schema: Any) -> Any:
     """Return a copy of a CRD's openAPIV3Schema as a strict Draft 7 JSON schema.
 
     x-kubernetes-int-or-string becomes anyOf integer/string; every object schema with
-    properties gets additionalProperties: false unless it is x-kubernetes-preserve-unknown-fields.
+    properties gets additionalProperties: false unless it is x-kubernetes-preserve-unknown-fields;
+    an RE2 flag group inside a pattern moves to its start, where Python's re accepts it.
     """
     if isinstance(schema, list):
         return [strict_crd_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     converted = {key: strict_crd_schema(value) for key, value in schema.items()}
+    pattern = converted.get("pattern")
+    if isinstance(pattern, str) and "(?i)" in pattern[1:]:
+        # Go's RE2 takes a flag group anywhere (prometheus-operator: "^(?i)(abort|warn)?$");
+        # Python's re only at the start, where it means the same for the whole pattern.
+        converted["pattern"] = "(?i)" + pattern.replace("(?i)", "")
     if converted.pop("x-kubernetes-int-or-string", False):
         converted.pop("type", None)
         converted["anyOf"] = [{"type": "integer"}, {"type": "string"}]
@@ -123,13 +161,17 @@ def strict_crd_schema(schema: Any) -> Any:
 
 
 @functools.cache
-def _spark_application_validator() -> jsonschema.Draft7Validator:
-    path = operator_chart_dir() / "crds" / CRD_FILE_NAME
+def _crd_validator(path: Path, version: str) -> jsonschema.Draft7Validator:
+    """A strict validator of one version of the CRD in `path`."""
     crd = yaml.safe_load(path.read_text(encoding="utf-8"))
     versions = {v["name"]: v for v in crd["spec"]["versions"]}
-    schema = strict_crd_schema(copy.deepcopy(versions["v1beta2"]["schema"]["openAPIV3Schema"]))
+    schema = strict_crd_schema(copy.deepcopy(versions[version]["schema"]["openAPIV3Schema"]))
     jsonschema.Draft7Validator.check_schema(schema)
     return jsonschema.Draft7Validator(schema)
+
+
+def _spark_application_validator() -> jsonschema.Draft7Validator:
+    return _crd_validator(operator_chart_dir() / "crds" / CRD_FILE_NAME, "v1beta2")
 
 
 def crd_sha256() -> str:
@@ -139,17 +181,29 @@ def crd_sha256() -> str:
 
 def spark_application_errors(app: Mapping[str, Any]) -> list[str]:
     """Return every violation of the SparkApplication CRD (strict) and of its ObjectMeta."""
+    return _custom_resource_errors(app, _spark_application_validator(), "sparkoperator.k8s.io/v1beta2")
+
+
+def monitoring_errors(obj: Mapping[str, Any]) -> list[str]:
+    """Return every violation of a PodMonitor's or PrometheusRule's CRD (strict) and ObjectMeta."""
+    validator = _crd_validator(monitoring_crd_dir() / MONITORING_KINDS[obj["kind"]], "v1")
+    return _custom_resource_errors(obj, validator, "monitoring.coreos.com/v1")
+
+
+def _custom_resource_errors(
+    obj: Mapping[str, Any], validator: jsonschema.Draft7Validator, api_version: str
+) -> list[str]:
     errors = [
         f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
-        for error in _spark_application_validator().iter_errors(dict(app))
+        for error in validator.iter_errors(dict(obj))
     ]
-    if app.get("apiVersion") != "sparkoperator.k8s.io/v1beta2":
-        errors.append(f"apiVersion: {app.get('apiVersion')!r} is not sparkoperator.k8s.io/v1beta2")
+    if obj.get("apiVersion") != api_version:
+        errors.append(f"apiVersion: {obj.get('apiVersion')!r} is not {api_version}")
     # The CRD leaves metadata open; check it as the ObjectMeta of a core object instead.
     try:
-        validate_core_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": app["metadata"]})
+        validate_core_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": obj["metadata"]})
     except kubernetes_validate.ValidationError as error:
         errors.append(f"metadata: {error.message}")
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", app["metadata"].get("name", "")):
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", obj["metadata"].get("name", "")):
         errors.append("metadata.name: not a DNS-1035 label")
     return errors

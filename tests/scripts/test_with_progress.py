@@ -10,7 +10,7 @@ from core.settings import REPO_ROOT
 
 WRAPPER = REPO_ROOT / "scripts" / "with_progress.py"
 # Commands that download or build for more than a few seconds on a first run.
-SLOW_COMMANDS = ("-m venv", "pip install", "resolve_jars.sh", "go install", "fetch_spark_operator.sh")
+SLOW_COMMANDS = ("-m venv", "pip install", "resolve_jars.sh", "go install", "fetch_go_module.sh")
 
 
 def run_wrapper(*args: str) -> subprocess.CompletedProcess[str]:
