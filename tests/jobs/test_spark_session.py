@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import REPO_ROOT
+from scripts.embedded.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -39,3 +40,34 @@ def test_should_keep_the_master_and_settings_that_spark_submit_passed(tmp_path: 
     assert done.returncode == 0, done.stderr[-3000:]
     assert "MASTER=local[1]" in done.stdout, done.stdout
     assert "SHUFFLE=3" in done.stdout, done.stdout
+
+
+METRICS_SCRIPT = """
+import sys, urllib.request
+from jobs.settings import EnrichmentSettings
+from jobs.spark_session import build_session
+from core.settings import load
+port = int(sys.argv[1])
+spark = build_session("probe", load(EnrichmentSettings, []), port)
+spark.range(10).count()
+for path in ("/metrics/prometheus", "/metrics/executors/prometheus"):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read().decode()
+    print(path, sum(line.startswith("metrics_") for line in body.splitlines()))
+spark.stop()
+"""
+
+
+def test_should_serve_sparks_own_metrics_on_the_ui_port_under_spark_submit(tmp_path: Path) -> None:
+    """Started by spark-submit as on Kubernetes, the session serves Spark's metrics in
+    Prometheus format on its UI port: the driver's and the executors'."""
+    script, port = tmp_path / "probe.py", free_port()
+    script.write_text(METRICS_SCRIPT)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "spark-submit"), "--master", "local[1]", str(script), str(port)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "PYSPARK_PYTHON": sys.executable},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    served = dict(line.split() for line in done.stdout.splitlines() if line.startswith("/metrics"))
+    assert set(served) == {"/metrics/prometheus", "/metrics/executors/prometheus"}, done.stdout
+    assert all(int(count) > 0 for count in served.values()), served
