@@ -51,6 +51,7 @@ CUSTOM_VALUES: dict[str, Any] = {
     "monitoring": {
         "podMonitor": {"enable": True, "labels": {"release": "kube-prometheus-stack"}, "interval": "30s"},
         "prometheusRule": {"enable": True, "labels": {"release": "kube-prometheus-stack"}},
+        "grafanaDashboard": {"enable": True, "labels": {"grafana_dashboard": "1"}},
     },
 }
 

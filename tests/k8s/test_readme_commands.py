@@ -12,7 +12,7 @@ import yaml
 from core.migrations import WRITER_PRIVILEGES
 from tests.readme import KUBERNETES_SECTION, tear_down_commands
 
-from .render import REPO_ROOT, find, of_kind, render_chart
+from .render import REPO_ROOT, containers, find, of_kind, render_chart
 
 
 def commands(prefix: str) -> list[str]:
@@ -22,7 +22,8 @@ def commands(prefix: str) -> list[str]:
 
 
 def test_should_port_forward_to_services_and_ports_the_chart_renders():
-    """Each `kubectl port-forward svc/NAME LOCAL:REMOTE` targets a rendered Service port."""
+    """Each `kubectl port-forward svc/NAME LOCAL:REMOTE` targets a rendered Service port, and
+    each `deploy/NAME LOCAL:REMOTE` a container port of the rendered Deployment."""
     objects = render_chart()
     forwards = commands("kubectl port-forward")
     assert {f.split()[2] for f in forwards} >= {
@@ -31,9 +32,13 @@ def test_should_port_forward_to_services_and_ports_the_chart_renders():
         "svc/aggregation-ui-svc",
     }
     for forward in forwards:
-        service, ports = forward.split()[2].removeprefix("svc/"), forward.split()[3]
-        remote = int(ports.split(":")[1])
-        if service.endswith("-ui-svc"):
+        target, ports = forward.split()[2], forward.split()[3]
+        service, remote = target.removeprefix("svc/"), int(ports.split(":")[1])
+        if target.startswith("deploy/"):
+            deployment = find(objects, "Deployment", target.removeprefix("deploy/"))
+            declared = [p["containerPort"] for c in containers(deployment) for p in c.get("ports", [])]
+            assert remote in declared, forward
+        elif service.endswith("-ui-svc"):
             # Created by the operator from the app's spark.ui.port while the driver runs.
             app = find(objects, "SparkApplication", service.removesuffix("-ui-svc"))
             assert int(app["spec"]["sparkConf"]["spark.ui.port"]) == remote

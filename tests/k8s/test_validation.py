@@ -4,6 +4,7 @@ the kind node's version, SparkApplications against the Spark operator's CRD."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 from pathlib import Path
@@ -112,8 +113,16 @@ def test_should_render_the_monitoring_objects_only_when_asked(
     default_objects: list[dict], custom_objects: list[dict]
 ) -> None:
     """None by default; with monitoring enabled, a PodMonitor per component with the extra
-    labels and the PrometheusRule holding exactly the groups of files/alerts.rules.yaml."""
+    labels, the PrometheusRule holding exactly the groups of files/alerts.rules.yaml, and the
+    dashboard ConfigMap holding files/grafana-dashboard.json under the sidecar's label."""
     assert [o for o in default_objects if o["kind"] in MONITORING_KINDS] == []
+    assert [
+        o for o in of_kind(default_objects, "ConfigMap") if o["metadata"]["name"] == "grafana-dashboard"
+    ] == []
+    dashboard = find(custom_objects, "ConfigMap", "grafana-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    committed = json.loads((CHART_DIR / "files" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    assert json.loads(dashboard["data"]["ticket-pipeline.json"]) == committed
     monitors = of_kind(custom_objects, "PodMonitor")
     assert {m["metadata"]["name"] for m in monitors} == {"producer", "enrichment", "aggregation"}
     assert all(m["metadata"]["labels"]["release"] == "kube-prometheus-stack" for m in monitors)
