@@ -9,9 +9,11 @@ LOCAL := .local
 JARS := $(LOCAL)/jars
 HELM_VERSION := v3.21.4
 HELM := $(LOCAL)/bin/helm
-# promtool (alert rule tests), from the Prometheus Go module (v0.3xx.y is Prometheus 3.xx.y).
+# promtool (alert rule tests) and prometheus (end-to-end test), from the Prometheus Go module
+# (v0.3xx.y is Prometheus 3.xx.y).
 PROMETHEUS_MODULE_VERSION := v0.316.0
 PROMTOOL := $(LOCAL)/bin/promtool
+PROMETHEUS := $(LOCAL)/bin/prometheus
 # The Kubeflow Spark operator release: its chart and CRDs come from its Go module, checked
 # against this go.sum hash (tests validate against its CRD; make kind-up installs its chart).
 SPARK_OPERATOR_VERSION := 2.5.2
@@ -26,7 +28,7 @@ PROMETHEUS_OPERATOR_DIR := $(LOCAL)/prometheus-operator-$(PROMETHEUS_OPERATOR_VE
 PROGRESS := $(PYTHON) scripts/with_progress.py
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench faults install jars helm promtool spark-operator prometheus-operator-crds clean-data
+.PHONY: help run test lint bench faults install jars helm promtool prometheus spark-operator prometheus-operator-crds clean-data
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -63,6 +65,12 @@ $(PROMTOOL):
 
 promtool: $(PROMTOOL) ## Build the pinned promtool into .local/bin
 
+$(PROMETHEUS): | $(PROMTOOL)
+	$(PROGRESS) "building prometheus $(PROMETHEUS_MODULE_VERSION) with Go, for the end-to-end test (first time: 2-5 min)" -- \
+	  env GOBIN=$(abspath $(LOCAL)/bin) go install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_MODULE_VERSION)
+
+prometheus: $(PROMETHEUS) ## Build the pinned Prometheus server into .local/bin (no web UI assets; the API is all the tests use)
+
 $(SPARK_OPERATOR_DIR)/SOURCE: scripts/fetch_go_module.sh
 	$(PROGRESS) "fetching the Spark operator $(SPARK_OPERATOR_VERSION) chart and CRDs (Go module)" -- \
 	  bash scripts/fetch_go_module.sh github.com/kubeflow/spark-operator/v2@v$(SPARK_OPERATOR_VERSION) \
@@ -80,7 +88,7 @@ prometheus-operator-crds: $(PROMETHEUS_OPERATOR_DIR)/SOURCE ## Fetch the pinned 
 run: install jars ## Run the whole pipeline embedded: Kafka, PostgreSQL, producer, both Spark jobs
 	$(PY) -m scripts.run_embedded $(ARGS)
 
-test: install jars helm promtool spark-operator prometheus-operator-crds ## Run every test (unit, integration, chart checks)
+test: install jars helm promtool prometheus spark-operator prometheus-operator-crds ## Run every test (unit, integration, chart checks)
 	PATH="$(abspath $(LOCAL)/bin):$$PATH" SPARK_OPERATOR_CHART="$(abspath $(SPARK_OPERATOR_DIR))/spark-operator-chart" \
 	  PROMETHEUS_OPERATOR_CRDS="$(abspath $(PROMETHEUS_OPERATOR_DIR))/prometheus-operator-crd" \
 	  $(PY) -m pytest $(PYTEST_ARGS)
