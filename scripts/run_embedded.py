@@ -21,6 +21,7 @@ from jobs.aggregation import SPEC as AGGREGATION
 from jobs.enrichment import SPEC as ENRICHMENT
 from producer.metrics import DEFAULT_METRICS_PORT as PRODUCER_METRICS_PORT
 from scripts.embedded.kafka_broker import KafkaBroker
+from scripts.embedded.ports import preferred_or_free
 from scripts.embedded.postgres_server import PostgresServer
 from scripts.embedded.prerequisites import MissingPrerequisite, require_java
 from scripts.embedded.supervisor import Service, Supervisor
@@ -61,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     external_url = os.environ.get("DATABASE_URL")
     postgres = None if external_url else PostgresServer(data / "postgres", port=settings.postgres_port)
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, PYTHONUNBUFFERED="1")
-    # One machine, three endpoints: each component serves on its own default port.
-    env.pop("METRICS_PORT", None)
+    metrics_ports = _metrics_ports()
     supervisor = None
     try:
         broker.start()
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             # The jobs run as the least-privileged role; migrations as the owner.
             jobs_env = dict(env, DATABASE_URL=postgres.writer_url)
         subprocess.run([sys.executable, "-m", "core.migrate"], env=env, check=True, cwd=REPO_ROOT)
-        supervisor = Supervisor(_services(env, jobs_env, data))
+        supervisor = Supervisor(_services(env, jobs_env, data, metrics_ports))
         supervisor.start()
-        _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data)
+        _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data, metrics_ports)
         supervisor.run_until_stopped()
     except (MissingPrerequisite, RuntimeError, subprocess.CalledProcessError) as e:
         logger.error("%s", e)
@@ -94,37 +94,53 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _services(env: dict[str, str], jobs_env: dict[str, str], data: Path) -> list[Service]:
+def _services(
+    env: dict[str, str], jobs_env: dict[str, str], data: Path, metrics_ports: dict[str, int]
+) -> list[Service]:
     python = sys.executable
     logs = data / "logs"
     checkpoints = data / "checkpoints"
     return [
-        Service("producer", [python, "-m", "producer"], env, logs / "producer.log"),
         Service(
-            "enrichment",
-            [python, "-m", "jobs.enrichment"],
-            dict(jobs_env, CHECKPOINT_DIR=str(checkpoints / "enrichment")),
-            logs / "enrichment.log",
+            "producer",
+            [python, "-m", "producer"],
+            dict(env, METRICS_PORT=str(metrics_ports["producer"])),
+            logs / "producer.log",
         ),
-        Service(
-            "aggregation",
-            [python, "-m", "jobs.aggregation"],
-            dict(jobs_env, CHECKPOINT_DIR=str(checkpoints / "aggregation")),
-            logs / "aggregation.log",
+        *(
+            Service(
+                job,
+                [python, "-m", f"jobs.{job}"],
+                dict(
+                    jobs_env,
+                    CHECKPOINT_DIR=str(checkpoints / job),
+                    METRICS_PORT=str(metrics_ports[job]),
+                ),
+                logs / f"{job}.log",
+            )
+            for job in (ENRICHMENT.name, AGGREGATION.name)
         ),
     ]
 
 
-def _metrics_ports() -> list[tuple[str, int]]:
-    return [
-        ("producer", PRODUCER_METRICS_PORT),
-        (ENRICHMENT.name, ENRICHMENT.default_metrics_port),
-        (AGGREGATION.name, AGGREGATION.default_metrics_port),
-    ]
+def _metrics_ports() -> dict[str, int]:
+    """Each component's default metrics port, or a free one where the default is taken (by
+    another `make run`, say): the banner prints the ones in use."""
+    defaults = {
+        "producer": PRODUCER_METRICS_PORT,
+        ENRICHMENT.name: ENRICHMENT.default_metrics_port,
+        AGGREGATION.name: AGGREGATION.default_metrics_port,
+    }
+    return {name: preferred_or_free(port) for name, port in defaults.items()}
 
 
 def _print_banner(
-    env: dict[str, str], jobs_url: str, broker: KafkaBroker, postgres: PostgresServer | None, data: Path
+    env: dict[str, str],
+    jobs_url: str,
+    broker: KafkaBroker,
+    postgres: PostgresServer | None,
+    data: Path,
+    metrics_ports: dict[str, int],
 ) -> None:
     topic = env.get("TICKETS_TOPIC", TOPIC)
     psql = (
@@ -143,7 +159,9 @@ def _print_banner(
                 f"  Spark UIs        http://127.0.0.1:{ENRICHMENT.default_ui_port} (enrichment)"
                 f"  http://127.0.0.1:{AGGREGATION.default_ui_port} (aggregation)",
                 "  metrics          "
-                + "  ".join(f"http://127.0.0.1:{port}/metrics ({name})" for name, port in _metrics_ports()),
+                + "  ".join(
+                    f"http://127.0.0.1:{port}/metrics ({name})" for name, port in metrics_ports.items()
+                ),
                 f"  Spark metrics    http://127.0.0.1:{ENRICHMENT.default_ui_port}/metrics/prometheus"
                 f"  http://127.0.0.1:{AGGREGATION.default_ui_port}/metrics/prometheus",
                 f"  data, logs       {data}",

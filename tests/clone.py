@@ -32,10 +32,16 @@ def copy_checkout(dest: Path) -> Path:
 
 
 def share_installs(clone: Path) -> list[str]:
-    """Link this checkout's .venv, .local/jars and .local/bin (helm) into `clone`; return make
-    flags that keep make from reinstalling them (a reinstall would point the venv at the copy)."""
+    """Link this checkout's .venv, .local/jars and .local/bin (helm, promtool, prometheus) into
+    `clone`; return make flags that keep make from reinstalling them (a reinstall would point
+    the venv at the copy)."""
     (clone / ".local").mkdir(exist_ok=True)
     (clone / ".venv").symlink_to(REPO_ROOT / ".venv")
     for name in ("jars", "bin"):
         (clone / ".local" / name).symlink_to(REPO_ROOT / ".local" / name)
-    return ["-o", ".venv/.installed", "-o", ".local/jars/.resolved", "-o", ".local/bin/helm"]
+    kept = [
+        ".venv/.installed",
+        ".local/jars/.resolved",
+        *(f".local/bin/{t}" for t in ("helm", "promtool", "prometheus")),
+    ]
+    return [flag for target in kept for flag in ("-o", target)]

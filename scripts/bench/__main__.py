@@ -30,6 +30,7 @@ from scripts.bench.producer_speed import producer_command
 from scripts.bench.profile import batch_phases, batch_times
 from scripts.bench.report import write_report
 from scripts.bench.stack import BenchStack
+from scripts.embedded.ports import free_port
 
 PYTHON = sys.executable
 _T0 = time.monotonic()
@@ -196,7 +197,8 @@ def start_ours(
     return [
         start(
             [PYTHON, "-m", f"jobs.{job}"],
-            dict(env, CHECKPOINT_DIR=str(work / job), SPARK_UI_PORT=str(port)),
+            # Metrics served as shipped, on free ports: a `make run` beside may hold the defaults.
+            dict(env, CHECKPOINT_DIR=str(work / job), SPARK_UI_PORT=str(port), METRICS_PORT=str(free_port())),
             work / f"{job}-{run}.log",
         )
         for job, port in zip(JOBS, (4040, 4041), strict=True)

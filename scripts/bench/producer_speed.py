@@ -46,6 +46,8 @@ def producer_command(bootstrap: str, topic: str, count: int, rate: float, partit
         "--rate", f"{rate:g}",
         "--count", str(count),
         "--partitions", str(partitions),
+        # No metrics endpoint: its port may be taken by a `make run` beside.
+        "--metrics-port", "-1",
     ]  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg2 import sql
 
 from core.contract import TABLES
+from scripts.embedded.ports import free_port
 from tests.conftest import SPARK_JARS
 
 from .render import (
@@ -63,6 +64,8 @@ def local_env(
             key = value["secretKeyRef"]["key"]
             assert key in passwords, f"{name}: unknown Secret key {key!r}"
             env[name] = passwords[key]
+        elif name == "METRICS_PORT":
+            env[name] = str(free_port())  # a pod's own port; on this machine, any free one
         else:
             env[name] = replace_hosts(str(value), addresses).replace(IMAGE_WORKDIR, str(REPO_ROOT))
     return env

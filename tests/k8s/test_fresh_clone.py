@@ -1,7 +1,7 @@
 """The offline Kubernetes checks need nothing outside the clone: no ../shared beside it.
 
-A user clones the project and nothing else. The Spark operator's CRD comes from its pinned Go
-module, fetched by the clone's own Makefile.
+A user clones the project and nothing else. The Spark operator's CRD and the prometheus-operator's
+come from their pinned Go modules, fetched by the clone's own Makefile.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from tests.clone import copy_checkout, share_installs
 
-from .validation import OPERATOR_CHART_ENV
+from .validation import MONITORING_CRDS_ENV, OPERATOR_CHART_ENV
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -29,7 +29,7 @@ def test_should_pass_the_crd_checks_in_a_clone_with_no_shared_folder_beside_it(t
     assert not (clone.parent / "shared").exists()
     make_flags = share_installs(clone)
     # A fresh make, as a user's: not a sub-make of the `make test` running this test.
-    inherited = {OPERATOR_CHART_ENV, "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
+    inherited = {OPERATOR_CHART_ENV, MONITORING_CRDS_ENV, "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
     env = {k: v for k, v in os.environ.items() if k not in inherited and "SHARED" not in k}
     checks = subprocess.run(
         ["make", *make_flags, "test", f"PYTEST_ARGS=-q -p no:cacheprovider {' '.join(CHECKS)}"],
