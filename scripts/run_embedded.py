@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.contract import TOPIC
 from core.settings import LOCAL_DIR, REPO_ROOT, SettingError, at_least, load, mask_url, setting
+from dashboard.settings import DashboardSettings
 from jobs.aggregation import SPEC as AGGREGATION
 from jobs.enrichment import SPEC as ENRICHMENT
 from producer.metrics import DEFAULT_METRICS_PORT as PRODUCER_METRICS_PORT
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     postgres = None if external_url else PostgresServer(data / "postgres", port=settings.postgres_port)
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, PYTHONUNBUFFERED="1")
     metrics_ports = _metrics_ports()
+    dashboard_port = preferred_or_free(DashboardSettings.port)
     supervisor = None
     try:
         broker.start()
@@ -74,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             # The jobs run as the least-privileged role; migrations as the owner.
             jobs_env = dict(env, DATABASE_URL=postgres.writer_url)
         subprocess.run([sys.executable, "-m", "core.migrate"], env=env, check=True, cwd=REPO_ROOT)
-        supervisor = Supervisor(_services(env, jobs_env, data, metrics_ports))
+        supervisor = Supervisor(_services(env, jobs_env, data, metrics_ports, dashboard_port))
         supervisor.start()
-        _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data, metrics_ports)
+        _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data, metrics_ports, dashboard_port)
         supervisor.run_until_stopped()
     except (MissingPrerequisite, RuntimeError, subprocess.CalledProcessError) as e:
         logger.error("%s", e)
@@ -95,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _services(
-    env: dict[str, str], jobs_env: dict[str, str], data: Path, metrics_ports: dict[str, int]
+    env: dict[str, str],
+    jobs_env: dict[str, str],
+    data: Path,
+    metrics_ports: dict[str, int],
+    dashboard_port: int,
 ) -> list[Service]:
     python = sys.executable
     logs = data / "logs"
@@ -120,6 +126,13 @@ def _services(
             )
             for job in (ENRICHMENT.name, AGGREGATION.name)
         ),
+        # Reads the tables as the owner, in read-only transactions.
+        Service(
+            "dashboard",
+            [python, "-m", "dashboard"],
+            dict(env, DASHBOARD_PORT=str(dashboard_port)),
+            logs / "dashboard.log",
+        ),
     ]
 
 
@@ -141,6 +154,7 @@ def _print_banner(
     postgres: PostgresServer | None,
     data: Path,
     metrics_ports: dict[str, int],
+    dashboard_port: int,
 ) -> None:
     topic = env.get("TICKETS_TOPIC", TOPIC)
     psql = (
@@ -153,6 +167,7 @@ def _print_banner(
             [
                 "",
                 "ticket-pipeline is running (Ctrl-C stops it)",
+                f"  dashboard        http://127.0.0.1:{dashboard_port}",
                 f"  Kafka broker     {broker.bootstrap_servers}  topic {topic}",
                 f"  PostgreSQL       {mask_url(env['DATABASE_URL'])} (jobs: {mask_url(jobs_url)})",
                 f"  query it         {psql}",

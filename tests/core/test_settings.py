@@ -8,6 +8,7 @@ import pytest
 
 from core.migrate import MigrateSettings
 from core.settings import REPO_ROOT, SettingError, load, mask_url, setting_fields
+from dashboard.settings import DashboardSettings
 from jobs.settings import AggregationSettings, EnrichmentSettings
 from producer.settings import ProducerSettings, TopicSettings
 from scripts.bench.__main__ import BenchSettings
@@ -21,6 +22,7 @@ ALL_SETTINGS = (
     MigrateSettings,
     RunSettings,
     BenchSettings,
+    DashboardSettings,
 )
 
 

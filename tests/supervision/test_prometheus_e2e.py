@@ -5,13 +5,9 @@ dashboard returns the series it charts."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -23,29 +19,14 @@ from confluent_kafka import Producer
 from core.settings import REPO_ROOT
 from scripts.embedded.ports import free_port
 from scripts.grafana_dashboard import DASHBOARD_FILE
+from tests.embedded_run import embedded_run, wait_until
 from tests.jobs.test_validation import CORPUS
 
 pytestmark = pytest.mark.integration
 
 PROMETHEUS = shutil.which("prometheus")
 RULES = REPO_ROOT / "charts" / "files" / "alerts.rules.yaml"
-START_TIMEOUT_SECONDS = 300
 SERIES_TIMEOUT_SECONDS = 180
-
-
-def wait_until(what: str, probe, timeout_seconds: float, poll_seconds: float = 1.0):
-    """Poll probe() until it returns something truthy; fail naming `what` and the last answer."""
-    deadline, last = time.monotonic() + timeout_seconds, None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except OSError as error:
-            last = error
-        else:
-            if last:
-                return last
-        time.sleep(poll_seconds)
-    pytest.fail(f"{what}: not within {timeout_seconds}s; last answer: {last!r}")
 
 
 def api(port: int, path: str, **params: str) -> dict:
@@ -91,66 +72,48 @@ def scrape_config(banner: str) -> dict:
     reason="prometheus is not on PATH: `make test` builds it into .local/bin (make prometheus)",
 )
 def test_prometheus_scrapes_every_component_and_each_dashboard_query_returns_series(tmp_path: Path) -> None:
-    kafka_port, postgres_port, prometheus_port = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE")}
-    env.update(PRODUCER_RATE="100", SPARK_DRIVER_MEMORY="512m")
-    log = (tmp_path / "run.log").open("w")
-    run = subprocess.Popen(
-        [sys.executable, "-m", "scripts.run_embedded", "--kafka-port", str(kafka_port),
-         "--postgres-port", str(postgres_port), "--data-dir", str(tmp_path / "run")],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    prometheus = None
-    try:
-        output = tmp_path / "run.log"
-        wait_until(
-            "make run's banner",
-            lambda: run.poll() is None and "ticket-pipeline is running" in output.read_text(),
-            START_TIMEOUT_SECONDS,
-        )
+    prometheus_port = free_port()
+    with embedded_run(tmp_path, PRODUCER_RATE="100") as run:
         config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump(scrape_config(output.read_text())))
+        config.write_text(yaml.safe_dump(scrape_config(run.banner)))
         # A few invalid records, so that rejects have series too.
-        producer = Producer({"bootstrap.servers": f"127.0.0.1:{kafka_port}"})
+        producer = Producer({"bootstrap.servers": f"127.0.0.1:{run.kafka_port}"})
         for value in CORPUS[:10]:
             producer.produce("client_tickets", key=b"bad", value=value)
         assert producer.flush(30) == 0
-        prometheus = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-            stdout=(tmp_path / "prometheus.log").open("w"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-        def all_targets_up():
-            targets = api(prometheus_port, "targets")["activeTargets"]
-            return len(targets) == 5 and all(t["health"] == "up" for t in targets) and targets
-
-        wait_until("every target up", all_targets_up, SERIES_TIMEOUT_SECONDS)
-        for title, expr in dashboard_queries():
-            wait_until(
-                f"series for {title!r}: {expr}",
-                lambda expr=expr: api(prometheus_port, "query", query=expr)["result"],
-                SERIES_TIMEOUT_SECONDS,
-                poll_seconds=2,
-            )
-        spark_series = api(prometheus_port, "query", query='count({job="spark"})')["result"]
-        assert spark_series and float(spark_series[0]["value"][1]) > 10
-        groups = api(prometheus_port, "rules")["groups"]
-        rules = [rule for group in groups for rule in group["rules"]]
-        assert len(rules) == len(yaml.safe_load(RULES.read_text())["groups"][0]["rules"])
-        assert [r["name"] for r in rules if r["health"] != "ok"] == []
-        # A healthy pipeline fires none of them (one may be pending: the bad records above).
-        alerts = api(prometheus_port, "alerts")["alerts"]
-        assert [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"] == []
-    finally:
-        if prometheus is not None:
-            prometheus.terminate()
-            prometheus.wait(30)
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGINT)
+        with (tmp_path / "prometheus.log").open("w") as log:
+            prometheus = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
             try:
-                run.wait(180)
-            except subprocess.TimeoutExpired:
-                os.killpg(run.pid, signal.SIGKILL)
-                run.wait()
-        log.close()
+                check_prometheus(prometheus_port)
+            finally:
+                prometheus.terminate()
+                prometheus.wait(30)
+
+
+def check_prometheus(port: int) -> None:
+    """Every target up, each dashboard query with series, the rules healthy and none firing."""
+
+    def all_targets_up():
+        targets = api(port, "targets")["activeTargets"]
+        return len(targets) == 5 and all(t["health"] == "up" for t in targets) and targets
+
+    wait_until("every target up", all_targets_up, SERIES_TIMEOUT_SECONDS)
+    for title, expr in dashboard_queries():
+        wait_until(
+            f"series for {title!r}: {expr}",
+            lambda expr=expr: api(port, "query", query=expr)["result"],
+            SERIES_TIMEOUT_SECONDS,
+            poll_seconds=2,
+        )
+    spark_series = api(port, "query", query='count({job="spark"})')["result"]
+    assert spark_series and float(spark_series[0]["value"][1]) > 10
+    rules = [rule for group in api(port, "rules")["groups"] for rule in group["rules"]]
+    assert len(rules) == len(yaml.safe_load(RULES.read_text())["groups"][0]["rules"])
+    assert [r["name"] for r in rules if r["health"] != "ok"] == []
+    # A healthy pipeline fires none of them (one may be pending: the bad records above).
+    alerts = api(port, "alerts")["alerts"]
+    assert [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"] == []

@@ -1,0 +1,35 @@
+"""The live dashboard of the pipeline: `python -m dashboard` (see README, Supervision)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from nicegui import ui
+
+from core.settings import SettingError, load
+from dashboard.app import build_page
+from dashboard.settings import DashboardSettings
+
+logger = logging.getLogger("dashboard")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load(DashboardSettings, argv, prog="python -m dashboard")
+    except SettingError as e:
+        logger.error("%s", e)
+        return 2
+    # NiceGUI switches to its screen-test mode when it sees pytest's variable, which a
+    # `make run` started by a test passes down: this process is never a test itself.
+    os.environ.pop("PYTEST_CURRENT_TEST", None)
+    build_page(settings)
+    logger.info("dashboard on http://127.0.0.1:%d", settings.port)
+    ui.run(host="0.0.0.0", port=settings.port, reload=False, show=False, title="ticket-pipeline", dark=False)
+    return 0
+
+
+if __name__ in {"__main__", "__mp_main__"}:
+    sys.exit(main())

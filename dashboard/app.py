@@ -1,0 +1,87 @@
+"""The live dashboard's page (NiceGUI): refreshed every few seconds from a Snapshot."""
+
+from __future__ import annotations
+
+import logging
+
+from nicegui import ui
+
+from core.postgres import connection
+from dashboard.settings import DashboardSettings
+from dashboard.snapshot import Snapshot, consumer_lag, read_snapshot
+
+__all__ = ["build_page", "take_snapshot"]
+
+logger = logging.getLogger(__name__)
+
+
+def take_snapshot(settings: DashboardSettings) -> Snapshot:
+    with connection(settings.database_url, application_name="dashboard") as conn, conn.cursor() as cur:
+        conn.set_session(readonly=True)
+        snapshot = read_snapshot(cur)
+    groups = [g.strip() for g in settings.consumer_groups.split(",") if g.strip()]
+    try:
+        snapshot.lag = consumer_lag(settings.bootstrap_servers, settings.topic, groups)
+    except Exception as e:  # the page stays up while the broker is away
+        logger.warning("lag unavailable: %s", e)
+    return snapshot
+
+
+def _figure(title: str, key: str) -> ui.label:
+    with ui.card().classes("items-center"):
+        ui.label(title).classes("text-sm text-gray-500")
+        return ui.label("…").classes("text-2xl font-bold").props(f"id={key}")
+
+
+def build_page(settings: DashboardSettings) -> None:
+    """The page at /: figures, counts, latency, lag, latest tickets and rejects."""
+
+    @ui.page("/")
+    def page() -> None:
+        ui.label("ticket-pipeline").classes("text-3xl")
+        with ui.row():
+            for number, url in enumerate(u.strip() for u in settings.spark_ui_urls.split(",")):
+                ui.link(f"Spark UI ({('enrichment', 'aggregation')[number] if number < 2 else url})", url)
+        with ui.row():
+            stored = _figure("tickets stored", "stored")
+            rate = _figure("tickets/s (last 10 s)", "rate")
+            latency = _figure("latency p50 / p95 / p99 (5 min)", "latency")
+            lag = _figure("lag (records)", "lag")
+        with ui.row():
+            types = ui.table(columns=_columns("type", "count"), rows=[], row_key="type").props("id=types")
+            teams = ui.table(columns=_columns("team", "count"), rows=[], row_key="team").props("id=teams")
+            reasons = ui.table(columns=_columns("reason", "count"), rows=[], row_key="reason").props(
+                "id=reasons"
+            )
+        ui.label("Latest enriched tickets").classes("text-xl")
+        latest = ui.table(
+            columns=_columns("ticket_id", "client_id", "type", "priority", "team", "request"),
+            rows=[],
+            row_key="ticket_id",
+        ).props("id=latest")
+        ui.label("Latest rejected records").classes("text-xl")
+        rejected = ui.table(
+            columns=_columns("kafka_partition", "kafka_offset", "reason"), rows=[], row_key="kafka_offset"
+        ).props("id=rejected")
+
+        def refresh() -> None:
+            snapshot = take_snapshot(settings)
+            stored.text = f"{snapshot.stored:,}"
+            rate.text = f"{snapshot.rate_per_second:.1f}"
+            quantiles = snapshot.latency_p50_p95_p99
+            latency.text = " / ".join(f"{q:.2f} s" for q in quantiles) if quantiles else "–"
+            lag.text = ", ".join(
+                f"{g.removeprefix('ticket-pipeline-')} {n:,}" for g, n in snapshot.lag.items()
+            )
+            types.rows = [{"type": k, "count": v} for k, v in snapshot.counts_by_type.items()]
+            teams.rows = [{"team": k, "count": v} for k, v in snapshot.counts_by_team.items()]
+            reasons.rows = [{"reason": k, "count": v} for k, v in snapshot.rejected_by_reason.items()]
+            latest.rows = [{**t, "request": t["request"][:80]} for t in snapshot.latest]
+            rejected.rows = snapshot.latest_rejected
+
+        refresh()
+        ui.timer(settings.refresh_seconds, refresh)
+
+
+def _columns(*names: str) -> list[dict]:
+    return [{"name": n, "label": n, "field": n, "align": "left"} for n in names]

@@ -1,0 +1,91 @@
+"""What the dashboard shows, read from PostgreSQL and from the Kafka consumer groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from core.contract import TABLES
+
+__all__ = ["Snapshot", "consumer_lag", "read_snapshot"]
+
+_RATE_WINDOW_SECONDS = 10
+_LATENCY_WINDOW = "5 minutes"
+_LATEST = 10
+
+
+@dataclass
+class Snapshot:
+    """One refresh of the page."""
+
+    stored: int = 0
+    rate_per_second: float = 0.0
+    counts_by_type: dict[str, int] = field(default_factory=dict)
+    counts_by_team: dict[str, int] = field(default_factory=dict)
+    latest: list[dict] = field(default_factory=list)
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    latest_rejected: list[dict] = field(default_factory=list)
+    latency_p50_p95_p99: tuple[float, float, float] | None = None
+    lag: dict[str, int] = field(default_factory=dict)
+
+
+def read_snapshot(cur) -> Snapshot:
+    """The tables' figures, in one read-only transaction (one consistent view)."""
+    snapshot = Snapshot()
+    cur.execute(
+        "SELECT count(*), count(*) FILTER"
+        f" (WHERE stored_at > now() - interval '{_RATE_WINDOW_SECONDS} seconds')"
+        f" FROM {TABLES.tickets}"
+    )
+    snapshot.stored, recent = cur.fetchone()
+    snapshot.rate_per_second = recent / _RATE_WINDOW_SECONDS
+    cur.execute(f"SELECT type, ticket_count FROM {TABLES.aggregation} WHERE ticket_count > 0 ORDER BY type")
+    snapshot.counts_by_type = dict(cur.fetchall())
+    cur.execute(f"SELECT team, count(*) FROM {TABLES.tickets} GROUP BY team ORDER BY team")
+    snapshot.counts_by_team = dict(cur.fetchall())
+    cur.execute(
+        f"SELECT ticket_id::text, client_id, type, priority, team, request, stored_at"
+        f" FROM {TABLES.tickets} ORDER BY stored_at DESC, ticket_id LIMIT {_LATEST}"
+    )
+    names = [c.name for c in cur.description]
+    snapshot.latest = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    cur.execute(f"SELECT reason, count(*) FROM {TABLES.rejected} GROUP BY reason ORDER BY 2 DESC, 1")
+    snapshot.rejected_by_reason = dict(cur.fetchall())
+    cur.execute(
+        f"SELECT kafka_partition, kafka_offset, reason, rejected_at FROM {TABLES.rejected}"
+        f" ORDER BY rejected_at DESC LIMIT {_LATEST}"
+    )
+    names = [c.name for c in cur.description]
+    snapshot.latest_rejected = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    cur.execute(
+        "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
+        " (ORDER BY extract(epoch FROM stored_at - created_at))"
+        f" FROM {TABLES.tickets} WHERE stored_at > now() - interval '{_LATENCY_WINDOW}'"
+    )
+    quantiles = cur.fetchone()[0]
+    snapshot.latency_p50_p95_p99 = tuple(quantiles) if quantiles else None
+    return snapshot
+
+
+def consumer_lag(bootstrap_servers: str, topic: str, groups: list[str], timeout: float = 5) -> dict[str, int]:
+    """Records of the topic each group has not processed yet (end offsets minus committed)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    partitions = admin.list_topics(topic, timeout=timeout).topics[topic].partitions
+    probe = Consumer(
+        {"bootstrap.servers": bootstrap_servers, "group.id": "ticket-pipeline-dashboard", "log_level": 0}
+    )
+    try:
+        ends = {
+            p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in partitions
+        }
+    finally:
+        probe.close()
+    lag = {}
+    for group in groups:
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+        committed = admin.list_consumer_group_offsets([request])[group].result(timeout)
+        done = {tp.partition: max(tp.offset, 0) for tp in committed.topic_partitions}
+        lag[group] = sum(max(end - done.get(p, 0), 0) for p, end in ends.items())
+    return lag
