@@ -8,20 +8,21 @@ from nicegui import ui
 
 from core.postgres import connection
 from dashboard.settings import DashboardSettings
-from dashboard.snapshot import Snapshot, consumer_lag, read_snapshot
+from dashboard.snapshot import LagReader, Snapshot, read_snapshot
 
 __all__ = ["build_page", "take_snapshot"]
 
 logger = logging.getLogger(__name__)
 
 
-def take_snapshot(settings: DashboardSettings) -> Snapshot:
+def take_snapshot(settings: DashboardSettings, lag_reader: LagReader) -> Snapshot:
+    """The tables' figures (one read-only transaction) and the consumer groups' lag."""
     with connection(settings.database_url, application_name="dashboard") as conn, conn.cursor() as cur:
         conn.set_session(readonly=True)
         snapshot = read_snapshot(cur)
     groups = [g.strip() for g in settings.consumer_groups.split(",") if g.strip()]
     try:
-        snapshot.lag = consumer_lag(settings.bootstrap_servers, settings.topic, groups)
+        snapshot.lag = lag_reader.read(groups)
     except Exception as e:  # the page stays up while the broker is away
         logger.warning("lag unavailable: %s", e)
     return snapshot
@@ -35,6 +36,7 @@ def _figure(title: str, key: str) -> ui.label:
 
 def build_page(settings: DashboardSettings) -> None:
     """The page at /: figures, counts, latency, lag, latest tickets and rejects."""
+    lag_reader = LagReader(settings.bootstrap_servers, settings.topic)
 
     @ui.page("/")
     def page() -> None:
@@ -65,7 +67,7 @@ def build_page(settings: DashboardSettings) -> None:
         ).props("id=rejected")
 
         def refresh() -> None:
-            snapshot = take_snapshot(settings)
+            snapshot = take_snapshot(settings, lag_reader)
             stored.text = f"{snapshot.stored:,}"
             rate.text = f"{snapshot.rate_per_second:.1f}"
             quantiles = snapshot.latency_p50_p95_p99

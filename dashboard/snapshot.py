@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient
 
 from core.contract import TABLES
 
-__all__ = ["Snapshot", "consumer_lag", "read_snapshot"]
+__all__ = ["LagReader", "Snapshot", "read_snapshot"]
 
 _RATE_WINDOW_SECONDS = 10
 _LATENCY_WINDOW = "5 minutes"
@@ -69,23 +69,28 @@ def read_snapshot(cur) -> Snapshot:
     return snapshot
 
 
-def consumer_lag(bootstrap_servers: str, topic: str, groups: list[str], timeout: float = 5) -> dict[str, int]:
-    """Records of the topic each group has not processed yet (end offsets minus committed)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
-    partitions = admin.list_topics(topic, timeout=timeout).topics[topic].partitions
-    probe = Consumer(
-        {"bootstrap.servers": bootstrap_servers, "group.id": "ticket-pipeline-dashboard", "log_level": 0}
-    )
-    try:
+class LagReader:
+    """Records of the topic each consumer group has not processed yet (end offsets minus
+    committed ones), with one admin client and one offset probe kept for all refreshes."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, timeout_seconds: float = 5) -> None:
+        self._topic, self._timeout = topic, timeout_seconds
+        self._admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+        self._probe = Consumer(
+            {"bootstrap.servers": bootstrap_servers, "group.id": "ticket-pipeline-dashboard", "log_level": 0}
+        )
+
+    def read(self, groups: list[str]) -> dict[str, int]:
+        topic, timeout = self._topic, self._timeout
+        partitions = self._admin.list_topics(topic, timeout=timeout).topics[topic].partitions
         ends = {
-            p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in partitions
+            p: self._probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
+            for p in partitions
         }
-    finally:
-        probe.close()
-    lag = {}
-    for group in groups:
-        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
-        committed = admin.list_consumer_group_offsets([request])[group].result(timeout)
-        done = {tp.partition: max(tp.offset, 0) for tp in committed.topic_partitions}
-        lag[group] = sum(max(end - done.get(p, 0), 0) for p, end in ends.items())
-    return lag
+        lag = {}
+        for group in groups:
+            request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+            committed = self._admin.list_consumer_group_offsets([request])[group].result(timeout)
+            done = {tp.partition: max(tp.offset, 0) for tp in committed.topic_partitions}
+            lag[group] = sum(max(end - done.get(p, 0), 0) for p, end in ends.items())
+        return lag
