@@ -184,15 +184,20 @@ def phases() -> Iterator[Phases]:
     print(f"\ncluster test phases (wall time):\n{recorded.table()}", flush=True)
 
 
+def disk_pressure(local: LocalCluster) -> bool:
+    """Whether the node reports DiskPressure (the kubelet then taints it and evicts pods)."""
+    conditions = local.get("node", "localcluster")["status"]["conditions"]
+    return any(c["type"] == "DiskPressure" and c["status"] == "True" for c in conditions)
+
+
 @pytest.fixture(scope="module")
 def cluster(phases: Phases) -> Iterator[LocalCluster]:
     """A running localcluster with every image loaded, the operator, Kafka and the chart installed."""
     local = LocalCluster(LC)
     was_running = local.is_running()
-    with phases.timed("localcluster install, build and up"):
+    with phases.timed("localcluster install and build"):
         local.run_lc("install")
         local.run_lc("build")
-        local.up()
     with phases.timed("images (stand-ins and ours)"):
         local.run_showing_output("bash", str(HERE / "build_images.sh"))
     version = make_variable("SPARK_OPERATOR_VERSION")
@@ -200,6 +205,13 @@ def cluster(phases: Phases) -> Iterator[LocalCluster]:
         local.run_showing_output(
             "bash", str(HERE / "build_operator.sh"), version, make_variable("SPARK_OPERATOR_SUM"), str(LC)
         )  # fmt: skip
+    with phases.timed("localcluster up"):
+        # Up after the image builds: they can take the disk below the kubelet's eviction
+        # threshold, and a running kubelet then taints the node and removes the images no pod
+        # uses, the pause image among them (one run's pods then never started). `lc up`, which
+        # is idempotent, imports its built-in images again where they are missing.
+        local.up()
+        wait_for("the node free of disk pressure", lambda: not disk_pressure(local), 600, 5)
     with phases.timed("Spark operator installed with its chart"):
         chart = REPO_ROOT / ".local" / f"spark-operator-{version}" / "spark-operator-chart"
         local.run(
