@@ -127,6 +127,15 @@ class LocalCluster:
     def pods(self, selector: str, namespace: str = "default") -> list[dict[str, Any]]:
         return self.get("pods", "-l", selector, namespace=namespace)["items"]
 
+    def live_pods(self, selector: str, namespace: str = "default") -> list[dict[str, Any]]:
+        """The selected pods that have not ended: an evicted or completed pod of an earlier run
+        stays listed (phase Failed or Succeeded) until it is deleted."""
+        return [
+            p
+            for p in self.pods(selector, namespace)
+            if p["status"].get("phase") not in ("Failed", "Succeeded")
+        ]
+
     @contextlib.contextmanager
     def port_forward(self, target: str, port: int, namespace: str = "default") -> Iterator[int]:
         """`kubectl port-forward target <free local port>:port` while the block runs; yield the local port."""

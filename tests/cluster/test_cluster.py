@@ -260,7 +260,7 @@ def test_should_install_the_operator_and_the_chart(cluster: LocalCluster) -> Non
     """The operator's controller and webhook run, its CRD is served, and the release is deployed."""
     cluster.kubectl("get", "crd", "sparkapplications.sparkoperator.k8s.io")
     for component in ("controller", "webhook"):
-        pods = cluster.pods(f"app.kubernetes.io/component={component}", namespace="spark-operator")
+        pods = cluster.live_pods(f"app.kubernetes.io/component={component}", namespace="spark-operator")
         assert pods and all(p["status"]["phase"] == "Running" for p in pods), component
     assert '"status":"deployed"' in cluster.helm("status", RELEASE, "-o", "json").replace(" ", "")
 
