@@ -49,16 +49,14 @@ def read_snapshot(cur) -> Snapshot:
         f"SELECT ticket_id::text, client_id, type, priority, team, request, stored_at"
         f" FROM {TABLES.tickets} ORDER BY stored_at DESC, ticket_id LIMIT {_LATEST}"
     )
-    names = [c.name for c in cur.description]
-    snapshot.latest = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    snapshot.latest = _records(cur)
     cur.execute(f"SELECT reason, count(*) FROM {TABLES.rejected} GROUP BY reason ORDER BY 2 DESC, 1")
     snapshot.rejected_by_reason = dict(cur.fetchall())
     cur.execute(
         f"SELECT kafka_partition, kafka_offset, reason, rejected_at FROM {TABLES.rejected}"
         f" ORDER BY rejected_at DESC LIMIT {_LATEST}"
     )
-    names = [c.name for c in cur.description]
-    snapshot.latest_rejected = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    snapshot.latest_rejected = _records(cur)
     cur.execute(
         "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
         " (ORDER BY extract(epoch FROM stored_at - created_at))"
@@ -67,6 +65,12 @@ def read_snapshot(cur) -> Snapshot:
     quantiles = cur.fetchone()[0]
     snapshot.latency_p50_p95_p99 = tuple(quantiles) if quantiles else None
     return snapshot
+
+
+def _records(cur) -> list[dict]:
+    """The rows of the last query, each as a dict keyed by column name."""
+    names = [c.name for c in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 class LagReader:

@@ -75,38 +75,42 @@ def operator_chart_dir() -> Path:
 
     Raises MissingOperatorChart, saying how to fetch it, when its CRD is not there.
     """
-    configured = os.environ.get(OPERATOR_CHART_ENV)
-    version = make_variable("SPARK_OPERATOR_VERSION")
-    chart = (
-        Path(configured)
-        if configured
-        else REPO_ROOT / ".local" / f"spark-operator-{version}" / "spark-operator-chart"
+    return _fetched(
+        OPERATOR_CHART_ENV,
+        "SPARK_OPERATOR",
+        "spark-operator-chart",
+        [f"crds/{CRD_FILE_NAME}"],
+        "spark-operator",
     )
-    if not (chart / "crds" / CRD_FILE_NAME).is_file():
-        raise MissingOperatorChart(
-            f"{CRD_FILE_NAME} not found in {chart / 'crds'}: run `make test`, or `make spark-operator` "
-            f"to fetch the Spark operator {version} chart"
-        )
-    return chart
 
 
 def monitoring_crd_dir() -> Path:
     """Return the fetched prometheus-operator CRDs: $PROMETHEUS_OPERATOR_CRDS, else the Makefile's
     folder. Raises MissingOperatorChart, saying how to fetch them, when they are not there."""
-    configured = os.environ.get(MONITORING_CRDS_ENV)
-    version = make_variable("PROMETHEUS_OPERATOR_VERSION")
-    crds = (
-        Path(configured)
-        if configured
-        else REPO_ROOT / ".local" / f"prometheus-operator-{version}" / "prometheus-operator-crd"
+    return _fetched(
+        MONITORING_CRDS_ENV,
+        "PROMETHEUS_OPERATOR",
+        "prometheus-operator-crd",
+        list(MONITORING_KINDS.values()),
+        "prometheus-operator-crds",
     )
-    missing = [name for name in MONITORING_KINDS.values() if not (crds / name).is_file()]
+
+
+def _fetched(env: str, project: str, folder: str, files: list[str], target: str) -> Path:
+    """A folder that `make <target>` fetched (scripts/fetch_go_module.sh): $env, else
+    .local/<project>-<version>/<folder>; MissingOperatorChart naming the target when `files`
+    are not all there."""
+    version = make_variable(f"{project}_VERSION")
+    configured = os.environ.get(env)
+    name = project.lower().replace("_", "-")
+    found = Path(configured) if configured else REPO_ROOT / ".local" / f"{name}-{version}" / folder
+    missing = [file for file in files if not (found / file).is_file()]
     if missing:
         raise MissingOperatorChart(
-            f"{', '.join(missing)} not found in {crds}: run `make test`, or `make prometheus-operator-crds`"
-            f" to fetch the prometheus-operator {version} CRDs"
+            f"{', '.join(missing)} not found in {found}: run `make test`, or `make {target}`"
+            f" to fetch the {name} {version} files"
         )
-    return crds
+    return found
 
 
 def core_schema_version(kube_version: str = KUBE_VERSION) -> str:
