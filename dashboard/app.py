@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from nicegui import ui
+from nicegui import app, ui
 
 from core.postgres import connection
 from dashboard.settings import DashboardSettings
 from dashboard.snapshot import LagReader, Snapshot, read_snapshot
 
-__all__ = ["build_page", "take_snapshot"]
+__all__ = ["HEALTH_PATH", "build_page", "take_snapshot"]
+
+# Answers while the web server runs, without touching PostgreSQL or Kafka: the chart's probes.
+HEALTH_PATH = "/healthz"
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +38,13 @@ def _figure(title: str, key: str) -> ui.label:
 
 
 def build_page(settings: DashboardSettings) -> None:
-    """The page at /: figures, counts, latency, lag, latest tickets and rejects."""
+    """The page at / (figures, counts, latency, lag, latest tickets and rejects) and the health
+    check at HEALTH_PATH."""
     lag_reader = LagReader(settings.bootstrap_servers, settings.topic)
+
+    @app.get(HEALTH_PATH)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
 
     @ui.page("/")
     def page() -> None:

@@ -1,8 +1,8 @@
 # Kubernetes on kind: included by the top Makefile (`-include k8s/kind.mk`).
 #
-#   make kind-up        kind cluster, Spark operator, both images built and kind-loaded
+#   make kind-up        kind cluster, Spark operator, our three images built and kind-loaded
 #   helm install ticket-pipeline charts/
-#   make port-forward   Console on 8080, Spark UIs on 4040/4041
+#   make port-forward   Console on 8080, Spark UIs on 4040/4041, dashboard on 8050
 #   make status         wait until the pipeline runs, then print its state
 #   make kind-test      end-to-end test on a real cluster (skipped where Docker cannot run)
 #   make kind-down      delete the cluster
@@ -27,13 +27,15 @@ KIND_NAMESPACE := default
 KIND_IMAGE_TAG := $(shell sed -n 's/^appVersion:[[:space:]]*"\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$$/\1/p' charts/Chart.yaml)
 KIND_SPARK_IMAGE := ticket-pipeline/spark:$(KIND_IMAGE_TAG)
 KIND_PRODUCER_IMAGE := ticket-pipeline/producer:$(KIND_IMAGE_TAG)
+KIND_DASHBOARD_IMAGE := ticket-pipeline/dashboard:$(KIND_IMAGE_TAG)
 
 # What the scripts get: the pins above, and .local/bin first on PATH (kind, helm).
 KIND_ENV = PATH="$(abspath $(LOCAL)/bin):$$PATH" \
 	KIND_CLUSTER="$(KIND_CLUSTER)" KIND_CONFIG="$(KIND_CONFIG)" KIND_NAMESPACE="$(KIND_NAMESPACE)" \
 	KIND_SPARK_OPERATOR_VERSION="$(SPARK_OPERATOR_VERSION)" KIND_SPARK_OPERATOR_CHART="$(KIND_SPARK_OPERATOR_CHART)" \
 	KIND_SPARK_OPERATOR_VALUES="$(KIND_SPARK_OPERATOR_VALUES)" \
-	KIND_SPARK_IMAGE="$(KIND_SPARK_IMAGE)" KIND_PRODUCER_IMAGE="$(KIND_PRODUCER_IMAGE)"
+	KIND_SPARK_IMAGE="$(KIND_SPARK_IMAGE)" KIND_PRODUCER_IMAGE="$(KIND_PRODUCER_IMAGE)" \
+	KIND_DASHBOARD_IMAGE="$(KIND_DASHBOARD_IMAGE)"
 
 .PHONY: kind kind-up kind-down port-forward status kind-test kind-images
 
@@ -43,13 +45,13 @@ $(KIND_BIN):
 
 kind: $(KIND_BIN) ## Build the pinned kind into .local/bin
 
-kind-up: $(KIND_BIN) $(HELM) $(SPARK_OPERATOR_DIR)/SOURCE ## Kubernetes: kind cluster, Spark operator, build and kind-load both images
+kind-up: $(KIND_BIN) $(HELM) $(SPARK_OPERATOR_DIR)/SOURCE ## Kubernetes: kind cluster, Spark operator, build and kind-load our three images
 	$(KIND_ENV) bash scripts/kind_up.sh
 
 kind-down: $(KIND_BIN) ## Kubernetes: delete the kind cluster (images, volumes and all)
 	$(KIND_ENV) bash scripts/kind_down.sh
 
-port-forward: ## Kubernetes: Console on localhost:8080, Spark UIs on 4040 (enrichment) and 4041 (aggregation)
+port-forward: ## Kubernetes: Console on localhost:8080, Spark UIs on 4040 (enrichment) and 4041 (aggregation), dashboard on 8050
 	$(KIND_ENV) bash scripts/port_forward.sh
 
 status: install ## Kubernetes: wait until both Spark jobs run and tickets arrive, then print the pipeline's state
@@ -61,3 +63,4 @@ kind-test: install ## Kubernetes: end-to-end test on kind (up, RUNNING, rows, sc
 kind-images: ## Print the image references that kind-up builds and loads
 	@echo $(KIND_SPARK_IMAGE)
 	@echo $(KIND_PRODUCER_IMAGE)
+	@echo $(KIND_DASHBOARD_IMAGE)

@@ -3,6 +3,7 @@
 #   http://localhost:8080  Redpanda Console (topics, messages, consumer groups)
 #   http://localhost:4040  Spark UI of enrichment  (svc/enrichment-ui-svc, the chart's uiPort)
 #   http://localhost:4041  Spark UI of aggregation (svc/aggregation-ui-svc)
+#   http://localhost:8050  the live dashboard      (svc/dashboard; none with dashboard.enable=false)
 # The Spark UI Services exist only while a driver runs and change pods when the operator
 # restarts a job, so each forward waits for its Service and reconnects when it drops.
 set -euo pipefail
@@ -33,5 +34,6 @@ echo "Forwarding (namespace $ns; Ctrl-C to stop):"
 forward console 8080:8080 "Redpanda Console"
 forward enrichment-ui-svc 4040:4040 "Spark UI of enrichment"
 forward aggregation-ui-svc 4041:4041 "Spark UI of aggregation"
+forward dashboard 8050:8050 "live dashboard"
 trap 'kill "${pids[@]}" 2>/dev/null; wait; exit 0' INT TERM
 wait

@@ -3,15 +3,15 @@
 #   1. stand-ins for the upstream images that cannot be pulled here (no registry), from
 #      tests/cluster/images/: spark-base, python, postgres, kafka (their Dockerfiles say how each
 #      differs from upstream);
-#   2. ticket-pipeline's own images on top of them: images/spark and images/producer, tagged with
-#      the chart's appVersion, exactly as the chart names them.
+#   2. ticket-pipeline's own images on top of them: images/spark, images/producer and
+#      images/dashboard, tagged with the chart's appVersion, exactly as the chart names them.
 # Every image lands in lc's buildah storage (usable in FROM) and in containerd (usable by pods).
 # A second run is quick: an image whose inputs (Dockerfile, the files it copies, build options,
 # its base's inputs) are those of its last build here, and which lc still holds, is skipped; any
 # other image goes through `lc build-image`, where buildah's layer cache rebuilds only the changed
 # steps (a fully cached build still costs 20-100 s of cache walk, export and containerd import).
 #
-# Usage: tests/cluster/build_images.sh [NAME...]   (as root; NAME among the six above, default all)
+# Usage: tests/cluster/build_images.sh [NAME...]   (as root; NAME among the seven above, default all)
 # Environment:
 #   LC           the localcluster tool (default: ../shared/localcluster/lc beside the clone,
 #                or $LOCALCLUSTER_LC)
@@ -127,7 +127,7 @@ build() {
   fi
 }
 
-known=" spark-base python postgres kafka spark producer "
+known=" spark-base python postgres kafka spark producer dashboard "
 selected=("$@")
 for name in "${selected[@]}"; do
   [[ "$known" == *" $name "* ]] || die "unknown image $name (one of:$known)"
@@ -148,6 +148,8 @@ build kafka "ticket-pipeline-standin/kafka:$kafka_version" "$standins/kafka/Dock
 build spark "ticket-pipeline/spark:$app_version" "$repo/images/spark/Dockerfile" "$repo" spark-base \
   --build-arg "SPARK_BASE=$spark_base"
 build producer "ticket-pipeline/producer:$app_version" "$repo/images/producer/Dockerfile" "$repo" python \
+  --build-arg "PYTHON_BASE=$python_base"
+build dashboard "ticket-pipeline/dashboard:$app_version" "$repo/images/dashboard/Dockerfile" "$repo" python \
   --build-arg "PYTHON_BASE=$python_base"
 
 # free_gb DIR: free space of DIR's file system, in whole GB.

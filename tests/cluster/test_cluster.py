@@ -28,7 +28,9 @@ import yaml
 
 from core.contract import TOPIC, TYPE_TEAMS
 from core.settings import REPO_ROOT
+from dashboard.app import HEALTH_PATH
 from scripts.cluster_status import SPARK_APPLICATIONS, Cluster, wait_until_running
+from tests.dashboard.page import BROWSER_MISSING, check_page, headless_chromium
 from tests.k8s.validation import make_variable
 from tests.prometheus import scrape, value
 from tests.readme import tear_down_commands
@@ -444,6 +446,44 @@ def test_should_lose_and_double_no_ticket_when_a_driver_or_a_producer_pod_is_del
         cluster, pipeline, phases, after="the deletions", before=before
     )
     print(f"\nafter the deletions: {stored} tickets in the topic, all stored once")
+
+
+def psql_rows(pipeline: Cluster, statement: str) -> list[tuple]:
+    """The rows of a query run by psql in the PostgreSQL pod, whole numbers as int."""
+    return [
+        tuple(int(field) if field.isdigit() else field for field in line.split("|"))
+        for line in pipeline.psql(statement).splitlines()
+        if line
+    ]
+
+
+def test_should_show_what_postgresql_holds_on_the_dashboard_through_port_forward(
+    cluster: LocalCluster,
+) -> None:
+    """The chart's dashboard Deployment, through `kubectl port-forward svc/dashboard`, in
+    Debian's headless chromium: with the producers stopped and the jobs drained (the check
+    before), the page shows the stored count, the counts per type and per team of PostgreSQL,
+    no lag, and links to the Spark UIs where `make port-forward` puts them."""
+    if BROWSER_MISSING:
+        pytest.skip(BROWSER_MISSING)
+    pipeline = Cluster(NAMESPACE)
+    assert pipeline.producer_replicas() == (0, 0)
+    with cluster.port_forward("svc/dashboard", 8050) as local_port:
+        status, body = wait_for(
+            "the dashboard's health through port-forward",
+            lambda: http_get(f"http://127.0.0.1:{local_port}{HEALTH_PATH}"),
+            timeout_seconds=60,
+            poll_seconds=2,
+        )
+        assert status == 200, body
+        with headless_chromium() as driver:
+            check_page(
+                driver,
+                f"http://127.0.0.1:{local_port}/",
+                lambda statement: psql_rows(pipeline, statement),
+                {"http://localhost:4040/", "http://localhost:4041/"},
+            )
+    print(f"\nthe dashboard showed {ticket_count(pipeline)} tickets, as PostgreSQL holds")
 
 
 def test_should_resume_and_keep_up_after_an_upgrade_with_more_partitions_and_two_executors(

@@ -186,13 +186,19 @@ def test_should_render_the_release_namespace_into_every_host(tmp_path: Path) -> 
 
 
 def test_should_leave_out_optional_components_when_disabled() -> None:
-    """The enable toggles remove Console, the producer and the Spark jobs."""
+    """The enable toggles remove Console, the producer, the dashboard and the Spark jobs."""
     objects = render_chart(
-        {"console": {"enable": False}, "producer": {"enable": False}, "spark": {"enable": False}}
+        {
+            "console": {"enable": False},
+            "producer": {"enable": False},
+            "dashboard": {"enable": False},
+            "spark": {"enable": False},
+        }
     )
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
     assert ("Deployment", "console") not in names
     assert ("Deployment", "producer") not in names
+    assert ("Deployment", "dashboard") not in names and ("Service", "dashboard") not in names
     assert of_kind(objects, "SparkApplication") == []
     assert of_kind(objects, "PersistentVolumeClaim") == []
     assert ("StatefulSet", "redpanda") in names
@@ -204,6 +210,8 @@ def test_should_leave_out_optional_components_when_disabled() -> None:
         ({"producer": {"replicas": -1}}, "a negative replica count"),
         ({"producer": {"ratePerReplica": "fast"}}, "a rate that is not a number"),
         ({"producer": {"replica": 3}}, "a misspelt key"),
+        ({"dashboard": {"refreshSeconds": 0.1}}, "a dashboard refresh faster than its setting allows"),
+        ({"dashboard": {"port": 0}}, "a dashboard port out of range"),
         ({"topic": {"partitions": 0}}, "a topic without partitions"),
         ({"redpanda": {"topic": {"partitions": 6}}}, "the topic under its former key redpanda.topic"),
         ({"redpanda": {"image": {"tag": "latest"}}}, "an unpinned image tag"),

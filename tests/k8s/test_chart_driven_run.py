@@ -1,11 +1,12 @@
 """A chart-driven run: the chart's own commands, run natively against the local services.
 
-The rendered migrate Job, topic Job, producer Deployment and both SparkApplications are taken
+The rendered migrate Job, topic Job, producer and dashboard Deployments and both SparkApplications are taken
 as they are (command, env, sparkConf, mainApplicationFile); only the in-cluster host
 names are mapped to the local broker and PostgreSQL, the image's paths to the repo,
 the Kubernetes master to local mode, and each secret reference, by its key, to the local
 password of that role (the owner's for the migrate Job, the writer's for the drivers).
-Tickets must land in the tables. This proves the chart runs the code the way the tests
+Tickets must land in the tables, and the dashboard, connected as the writer role, must show
+them. This proves the chart runs the code the way the tests
 do, with the Spark jobs connected as the least-privileged writer role. The topic Job, rendered
 for an external broker (externalKafka.bootstrapServers = the local broker), creates and grows
 its topic there with no mapping at all.
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ def local_env(
             key = value["secretKeyRef"]["key"]
             assert key in passwords, f"{name}: unknown Secret key {key!r}"
             env[name] = passwords[key]
-        elif name == "METRICS_PORT":
+        elif name in ("METRICS_PORT", "DASHBOARD_PORT"):
             env[name] = str(free_port())  # a pod's own port; on this machine, any free one
         else:
             env[name] = replace_hosts(str(value), addresses).replace(IMAGE_WORKDIR, str(REPO_ROOT))
@@ -125,6 +127,27 @@ def run_rendered(
         text=True,
         timeout=timeout,
     )
+
+
+def dashboard_page(container: dict[str, Any], port: str, process: subprocess.Popen, logs: Path) -> str:
+    """The dashboard's page at /, once its readiness probe's path answers 200 on ``port``.
+
+    NiceGUI sends each element's first text in the page itself, so the figures of the first
+    refresh are in this HTML; tests/dashboard checks the page that a browser renders."""
+    probe = container["readinessProbe"]["httpGet"]
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, "dashboard exited:\n" + (logs / "dashboard.log").read_text()[-3000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{probe['path']}", timeout=5) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, (logs / "dashboard.log").read_text()[-3000:]
+        time.sleep(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as answer:
+        return answer.read().decode()
 
 
 def rows(url: str, password: str, statement: str) -> list[tuple]:
@@ -239,6 +262,31 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
             time.sleep(2)
         assert counted == grouped
         assert rows(url, password, f"SELECT count(*) FROM {TABLES.rejected}") == [(0,)]
+
+        # The dashboard Deployment, as rendered: its page shows what `tickets` holds.
+        dashboard = containers(find(objects, "Deployment", "dashboard"))[0]
+        dashboard_env = local_env(env_of(dashboard), addresses, passwords)
+        logs["dashboard"] = open(tmp_path / "dashboard.log", "w")  # noqa: SIM115
+        processes.append(
+            (
+                "dashboard",
+                subprocess.Popen(
+                    local_command(dashboard["command"] + dashboard.get("args", [])),
+                    env={**base_env, **dashboard_env},
+                    cwd=tmp_path,
+                    stdout=logs["dashboard"],
+                    stderr=subprocess.STDOUT,
+                ),
+            )
+        )
+        # (Both jobs have drained; should a last row still land, the page's count lies between.)
+        count = f"SELECT count(*) FROM {TABLES.tickets}"
+        before = rows(url, password, count)[0][0]
+        page = dashboard_page(dashboard, dashboard_env["DASHBOARD_PORT"], processes[-1][1], tmp_path)
+        after = rows(url, password, count)[0][0]
+        shown = re.search(r'"text":"([\d,]+)"[^{}]*"props":\{"id":"stored"\}', page)
+        assert shown, page[-3000:]
+        assert before <= int(shown[1].replace(",", "")) <= after, (before, shown[1], after)
     finally:
         for _, process in processes:
             if process.poll() is None:

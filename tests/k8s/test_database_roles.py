@@ -102,7 +102,7 @@ def test_should_hand_the_owners_password_only_to_postgresql_and_the_migrate_job(
     case: tuple[list[dict], Auth],
 ) -> None:
     """Should read the owner's password only in the PostgreSQL server and the migrate Job; the
-    drivers, their waits and the helm test get the writer's."""
+    drivers, their waits, the helm test and the dashboard get the writer's."""
     objects, auth = case
     readers = {
         f"{obj['kind']}/{obj['metadata']['name']}": {ref["key"] for ref in _secret_refs(obj)}
@@ -115,6 +115,7 @@ def test_should_hand_the_owners_password_only_to_postgresql_and_the_migrate_job(
         "SparkApplication/enrichment": {auth.writer_key},
         "SparkApplication/aggregation": {auth.writer_key},
         "Pod/test-tickets-reach-postgresql": {auth.writer_key},
+        "Deployment/dashboard": {auth.writer_key},
     }
 
 

@@ -13,7 +13,7 @@ from .dockerfiles import base_images, build_args
 from .render import REPO_ROOT
 
 IMAGES = REPO_ROOT / "images"
-DOCKERFILES = {name: IMAGES / name / "Dockerfile" for name in ("spark", "producer")}
+DOCKERFILES = {name: IMAGES / name / "Dockerfile" for name in ("spark", "producer", "dashboard")}
 
 
 def _load_jobs_requirements():
@@ -36,7 +36,7 @@ def test_should_pin_every_base_image_tag(image: str) -> None:
         assert re.search(r"\d", tag), f"{base}: tag carries no version"
 
 
-@pytest.mark.parametrize(("image", "uid"), [("spark", "185"), ("producer", "10001")])
+@pytest.mark.parametrize(("image", "uid"), [("spark", "185"), ("producer", "10001"), ("dashboard", "10001")])
 def test_should_end_as_a_numeric_non_root_user(image: str, uid: str) -> None:
     """The last USER is numeric and not 0, so runAsNonRoot can verify it."""
     users = re.findall(r"^USER\s+(\S+)", DOCKERFILES[image].read_text(), re.M)
@@ -49,6 +49,7 @@ def test_should_end_as_a_numeric_non_root_user(image: str, uid: str) -> None:
         ("spark", {"pyproject.toml", "images/jars/pom.xml", "images/jars/settings.xml",
                    "images/spark/jobs_requirements.py", "core/", "jobs/"}),
         ("producer", {"pyproject.toml", "core/", "producer/"}),
+        ("dashboard", {"pyproject.toml", "core/", "dashboard/"}),
     ],
 )  # fmt: skip
 def test_should_copy_from_the_repository_root_only_what_it_needs(image: str, copied: set[str]) -> None:
@@ -101,3 +102,15 @@ def test_should_run_the_producer_and_migrations_from_the_producer_image() -> Non
     assert (REPO_ROOT / "producer" / "__main__.py").is_file()
     assert (REPO_ROOT / "core" / "migrate.py").is_file()
     assert (REPO_ROOT / "producer" / "topic.py").is_file()
+
+
+def test_should_run_the_dashboard_with_its_extra_from_the_dashboard_image() -> None:
+    """The dashboard image installs the project with its `dashboard` extra (NiceGUI), which
+    pyproject declares, and runs `python -m dashboard`; the producer image carries no web server."""
+    text = DOCKERFILES["dashboard"].read_text()
+    assert 'pip install --no-cache-dir "/src[dashboard]"' in text
+    assert 'CMD ["python", "-m", "dashboard"]' in text
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(requirement.startswith("nicegui") for requirement in extras["dashboard"])
+    assert "[dashboard]" not in DOCKERFILES["producer"].read_text()
+    assert (REPO_ROOT / "dashboard" / "__main__.py").is_file()

@@ -30,6 +30,7 @@ def test_should_port_forward_to_services_and_ports_the_chart_renders():
         "svc/console",
         "svc/enrichment-ui-svc",
         "svc/aggregation-ui-svc",
+        "svc/dashboard",
     }
     for forward in forwards:
         target, ports = forward.split()[2], forward.split()[3]

@@ -20,6 +20,8 @@ import yaml
 from core.contract import TABLES, TOPIC
 from core.migrate import MigrateSettings
 from core.settings import load, setting_fields
+from dashboard.app import HEALTH_PATH
+from dashboard.settings import DashboardSettings
 from jobs.settings import AggregationSettings, EnrichmentSettings
 from producer.settings import ProducerSettings, TopicSettings
 from scripts import cluster_status
@@ -65,6 +67,10 @@ TOPIC_JOB_ENV = {
 DRIVER_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "DATABASE_URL", "PGPASSWORD", "CHECKPOINT_DIR",
     "SPARK_UI_PORT", "TRIGGER_INTERVAL_SECONDS", "MAX_OFFSETS_PER_TRIGGER", "METRICS_PORT",
+}  # fmt: skip
+DASHBOARD_ENV = {
+    "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "DATABASE_URL", "PGPASSWORD", "DASHBOARD_PORT",
+    "DASHBOARD_REFRESH_SECONDS", "DASHBOARD_SPARK_UI_URLS",
 }  # fmt: skip
 UI_PORTS = {"enrichment": 4040, "aggregation": 4041}
 
@@ -222,6 +228,7 @@ def test_should_point_every_database_client_at_the_pipeline_database(
         "Job/postgresql-migrate",
         "SparkApplication/enrichment",
         "SparkApplication/aggregation",
+        "Deployment/dashboard",
     }
     for owner_name, url in urls.items():
         parts = urlsplit(url)
@@ -293,6 +300,7 @@ def test_should_use_the_contract_topic_everywhere(rendered: list[dict]) -> None:
             "Job/kafka-topic",
             "SparkApplication/enrichment",
             "SparkApplication/aggregation",
+            "Deployment/dashboard",
         )
     }
 
@@ -314,19 +322,22 @@ def _kind_images() -> list[str]:
 
 
 def test_should_run_the_images_that_make_kind_up_builds(default_objects: list[dict]) -> None:
-    """The chart's own images are exactly the two that kind-up builds and kind-loads."""
-    spark_image, producer_image = _kind_images()
+    """The chart's own images are exactly the three that kind-up builds and kind-loads."""
+    spark_image, producer_image, dashboard_image = _kind_images()
     assert re.fullmatch(r"ticket-pipeline/spark:\d+\.\d+\.\d+", spark_image)
     assert re.fullmatch(r"ticket-pipeline/producer:\d+\.\d+\.\d+", producer_image)
+    assert re.fullmatch(r"ticket-pipeline/dashboard:\d+\.\d+\.\d+", dashboard_image)
     used = {c["image"] for obj in default_objects for c in all_containers(obj)}
     used |= {app["spec"]["image"] for app in of_kind(default_objects, "SparkApplication")}
     assert {image for image in used if image.startswith("ticket-pipeline/")} == {
         spark_image,
         producer_image,
+        dashboard_image,
     }
     assert containers(find(default_objects, "Deployment", "producer"))[0]["image"] == producer_image
     assert containers(find(default_objects, "Job", "postgresql-migrate"))[0]["image"] == producer_image
     assert containers(find(default_objects, "Job", "kafka-topic"))[0]["image"] == producer_image
+    assert containers(find(default_objects, "Deployment", "dashboard"))[0]["image"] == dashboard_image
     for app in of_kind(default_objects, "SparkApplication"):
         assert app["spec"]["image"] == spark_image
 
@@ -334,12 +345,13 @@ def test_should_run_the_images_that_make_kind_up_builds(default_objects: list[di
 def test_should_build_and_load_each_image_from_its_dockerfile() -> None:
     """kind_up.sh builds images/<name>/Dockerfile under the name it then kind-loads."""
     script = (REPO_ROOT / "scripts" / "kind_up.sh").read_text(encoding="utf-8")
-    assert 'docker build -f images/spark/Dockerfile -t "$KIND_SPARK_IMAGE" .' in script
-    assert 'docker build -f images/producer/Dockerfile -t "$KIND_PRODUCER_IMAGE" .' in script
-    assert 'kind load docker-image "$KIND_SPARK_IMAGE" "$KIND_PRODUCER_IMAGE"' in script
     kind_mk = (REPO_ROOT / "k8s" / "kind.mk").read_text(encoding="utf-8")
-    assert 'KIND_SPARK_IMAGE="$(KIND_SPARK_IMAGE)"' in kind_mk
-    assert 'KIND_PRODUCER_IMAGE="$(KIND_PRODUCER_IMAGE)"' in kind_mk
+    for name in ("spark", "producer", "dashboard"):
+        variable = f"KIND_{name.upper()}_IMAGE"
+        assert f'docker build -f images/{name}/Dockerfile -t "${variable}" .' in script
+        assert f'{variable}="$({variable})"' in kind_mk
+    loaded = '"$KIND_SPARK_IMAGE" "$KIND_PRODUCER_IMAGE" "$KIND_DASHBOARD_IMAGE"'
+    assert f"kind load docker-image {loaded}" in script
 
 
 def test_should_pull_our_images_only_if_not_present(rendered: list[dict]) -> None:
@@ -362,6 +374,8 @@ def test_should_name_resources_as_the_readme_commands_use_them(
     assert [p["port"] for p in console["spec"]["ports"]] == [8080]
     find(default_objects, "StatefulSet", "postgresql")
     find(default_objects, "StatefulSet", "redpanda")
+    dashboard = find(default_objects, "Service", "dashboard")
+    assert [p["port"] for p in dashboard["spec"]["ports"]] == [8050]
     # The operator names the UI Services <app>-ui-svc with the port of spark.ui.port.
     for name, port in UI_PORTS.items():
         app = find(default_objects, "SparkApplication", name)
@@ -372,6 +386,7 @@ def test_should_name_resources_as_the_readme_commands_use_them(
         ("console", "8080:8080"),
         ("enrichment-ui-svc", "4040:4040"),
         ("aggregation-ui-svc", "4041:4041"),
+        ("dashboard", "8050:8050"),
     ):
         assert f"forward {service} {ports} " in forward
 
@@ -405,6 +420,10 @@ def test_should_set_only_env_vars_the_applications_declare(rendered: list[dict])
     assert set(migrate) - PASSWORD_ENV <= _declared_env(MigrateSettings)
     assert set(migrate) >= PASSWORD_ENV
     _assert_passwords_are_secret_references(migrate, MigrateSettings)
+    dashboard = env_of(containers(find(rendered, "Deployment", "dashboard"))[0])
+    assert set(dashboard) == DASHBOARD_ENV
+    assert set(dashboard) - PASSWORD_ENV <= _declared_env(DashboardSettings)
+    _assert_passwords_are_secret_references(dashboard, DashboardSettings)
     for app in of_kind(rendered, "SparkApplication"):
         driver = env_of(app["spec"]["driver"])
         settings_class = JOB_SETTINGS[app["metadata"]["name"]]
@@ -439,6 +458,12 @@ def test_should_give_the_applications_values_their_settings_accept(rendered: lis
         assert settings.ui_port == UI_PORTS[name] == int(app["spec"]["sparkConf"]["spark.ui.port"])
         assert settings.checkpoint_dir == f"/checkpoints/{name}"
         assert settings.trigger_interval_seconds == values["spark"]["triggerIntervalSeconds"]
+    dashboard = load(
+        DashboardSettings, [], environ=_plain_env(containers(find(rendered, "Deployment", "dashboard"))[0])
+    )
+    assert (dashboard.bootstrap_servers, dashboard.topic) == (producer.bootstrap_servers, producer.topic)
+    assert dashboard.port == values["dashboard"]["port"]
+    assert dashboard.spark_ui_urls.split(",") == [f"http://localhost:{UI_PORTS[name]}" for name in UI_PORTS]
 
 
 # --- Spark ----------------------------------------------------------------------------------------
@@ -550,11 +575,12 @@ def test_should_run_every_pod_as_non_root_with_a_read_only_root(rendered: list[d
 
 def test_should_run_each_image_as_the_user_its_dockerfile_sets(default_objects: list[dict]) -> None:
     """The chart runs our images as their Dockerfiles' USER (185 Spark; 10001 the producer image,
-    also run by the migrate and topic Jobs)."""
-    for image, uid in (("spark", 185), ("producer", 10001)):
+    also run by the migrate and topic Jobs, and the dashboard image)."""
+    for image, uid in (("spark", 185), ("producer", 10001), ("dashboard", 10001)):
         dockerfile = (REPO_ROOT / "images" / image / "Dockerfile").read_text(encoding="utf-8")
         assert re.findall(r"^USER (\d+)", dockerfile, re.M)[-1] == str(uid)
-    for kind, name in (("Deployment", "producer"), ("Job", "postgresql-migrate"), ("Job", "kafka-topic")):
+    workloads = (("Deployment", "producer"), ("Deployment", "dashboard"))
+    for kind, name in (*workloads, ("Job", "postgresql-migrate"), ("Job", "kafka-topic")):
         assert pod_spec(find(default_objects, kind, name))["securityContext"]["runAsUser"] == 10001, name
     for app in of_kind(default_objects, "SparkApplication"):
         assert app["spec"]["driver"]["podSecurityContext"]["runAsUser"] == 185
@@ -634,3 +660,15 @@ def test_should_serve_metrics_on_the_declared_port_that_the_pod_monitors_scrape(
         assert selected == [monitor["metadata"]["name"]]
         first = monitor["spec"]["podMetricsEndpoints"][0]
         assert first == {"port": "metrics", "path": "/metrics", "interval": "30s"}
+
+
+def test_should_serve_the_dashboard_on_its_port_and_probe_its_health_path(rendered: list[dict]) -> None:
+    """The dashboard listens on DASHBOARD_PORT, its container port `http`, which the Service
+    targets; both probes ask dashboard.app's HEALTH_PATH (no query behind it) on that port."""
+    container = containers(find(rendered, "Deployment", "dashboard"))[0]
+    port = int(env_of(container)["DASHBOARD_PORT"])
+    assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+    service = find(rendered, "Service", "dashboard")
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(port, "http")]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": HEALTH_PATH, "port": "http"}, probe
