@@ -193,3 +193,25 @@ capabilities:
   drop:
     - ALL
 {{- end -}}
+
+{{/*
+The components that serve Prometheus metrics: the producer and each enabled Spark job, with the
+port of their `metrics` container port and, for a Spark driver, its UI port (Spark's own metrics).
+Returns JSON {"targets": [{"component", "metricsPort", "uiPort" (0: none)}, ...]} for fromJson.
+Usage: {{ range (include "ticket-pipeline.metricsTargets" $ | fromJson).targets }}
+*/}}
+{{- define "ticket-pipeline.metricsTargets" -}}
+{{- $targets := list }}
+{{- if .Values.producer.enable }}
+{{- $targets = append $targets (dict "component" "producer" "metricsPort" (.Values.producer.metricsPort | int64) "uiPort" 0) }}
+{{- end }}
+{{- if .Values.spark.enable }}
+{{- range $app := list "enrichment" "aggregation" }}
+{{- $values := index $.Values.spark $app }}
+{{- if $values.enable }}
+{{- $targets = append $targets (dict "component" $app "metricsPort" ($values.metricsPort | int64) "uiPort" ($values.uiPort | int64)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- dict "targets" $targets | toJson -}}
+{{- end -}}

@@ -55,6 +55,14 @@ CUSTOM_VALUES: dict[str, Any] = {
     },
 }
 
+# The ServiceMonitors instead of the PodMonitors (the chart refuses both at once).
+SERVICE_MONITOR_VALUES: dict[str, Any] = {
+    "monitoring": {
+        "serviceMonitor": {"enable": True, "labels": {"release": "kube-prometheus-stack"}, "interval": "30s"},
+        "prometheusRule": {"enable": True, "labels": {"release": "kube-prometheus-stack"}},
+    },
+}
+
 # A Kafka-compatible broker of the user's instead of Redpanda: one outside the cluster, one a
 # Service of another namespace (neither is rendered: the wiring checks must accept both).
 EXTERNAL_BOOTSTRAP_SERVERS = "kafka.example.internal:9092,kafka-2.streaming.svc.cluster.local:9092"
@@ -67,6 +75,7 @@ VALUE_SETS = {
     "default values": None,
     "custom values": CUSTOM_VALUES,
     "external kafka": EXTERNAL_KAFKA_VALUES,
+    "service monitors": SERVICE_MONITOR_VALUES,
 }
 
 
@@ -107,6 +116,12 @@ def default_objects() -> list[dict[str, Any]]:
 def custom_objects() -> list[dict[str, Any]]:
     """The chart rendered with CUSTOM_VALUES."""
     return render_chart(CUSTOM_VALUES)
+
+
+@pytest.fixture(scope="session")
+def service_monitor_objects() -> list[dict[str, Any]]:
+    """The chart rendered with SERVICE_MONITOR_VALUES."""
+    return render_chart(SERVICE_MONITOR_VALUES)
 
 
 @pytest.fixture(scope="session")

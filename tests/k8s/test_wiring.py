@@ -31,6 +31,7 @@ from .render import (
     IMAGE_WORKDIR,
     NAMESPACE,
     REPO_ROOT,
+    HelmError,
     all_containers,
     containers,
     env_of,
@@ -82,16 +83,36 @@ def _pod_labels(workload: Mapping[str, Any]) -> dict[str, str]:
     return workload["spec"]["template"]["metadata"]["labels"]
 
 
+def _spark_pod_workloads(app: Mapping[str, Any]) -> list[dict]:
+    """A SparkApplication's driver and executor pods, shaped as workloads: their labels plus the
+    spark-role label Spark adds; the driver's ports plus the UI port Spark names spark-ui."""
+    ui_port = int(app["spec"]["sparkConf"]["spark.ui.port"])
+    pods = []
+    for role, block in (("driver", app["spec"]["driver"]), ("executor", app["spec"]["executor"])):
+        ui = [{"name": "spark-ui", "containerPort": ui_port}] if role == "driver" else []
+        ports = [*block.get("ports", []), *ui]
+        pods.append({
+            "kind": f"Spark {role}",
+            "metadata": {"name": f"{app['metadata']['name']}-{role}"},
+            "spec": {"template": {
+                "metadata": {"labels": {**block.get("labels", {}), "spark-role": role}},
+                "spec": {"containers": [{"name": f"spark-kubernetes-{role}", "ports": ports}]},
+            }},
+        })  # fmt: skip
+    return pods
+
+
 def _selected_workloads(objects: list[dict], service: Mapping[str, Any]) -> list[dict]:
+    """The workloads whose pods a Service selects: Deployments, StatefulSets, Spark pods."""
     selector = service["spec"]["selector"].items()
-    return [
-        w for kind in WORKLOAD_KINDS for w in of_kind(objects, kind)
-        if selector <= _pod_labels(w).items()
-    ]  # fmt: skip
+    workloads = [w for kind in WORKLOAD_KINDS for w in of_kind(objects, kind)]
+    workloads += [pod for app in of_kind(objects, "SparkApplication") for pod in _spark_pod_workloads(app)]
+    return [w for w in workloads if selector <= _pod_labels(w).items()]
 
 
 def _container_ports(workload: Mapping[str, Any]) -> list[dict]:
-    return [port for c in containers(workload) for port in c.get("ports", [])]
+    pod = workload["spec"]["template"]["spec"]
+    return [port for c in pod["containers"] for port in c.get("ports", [])]
 
 
 def _target_port_exists(workload: Mapping[str, Any], target: int | str) -> bool:
@@ -672,3 +693,37 @@ def test_should_serve_the_dashboard_on_its_port_and_probe_its_health_path(render
     assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(port, "http")]
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": HEALTH_PATH, "port": "http"}, probe
+
+
+def test_should_scrape_through_service_monitors_what_the_pod_monitors_would(
+    service_monitor_objects: list[dict], custom_objects: list[dict]
+) -> None:
+    """With monitoring.serviceMonitor: per component a headless Service `<component>-metrics`
+    over exactly its pods (a Spark job's driver, not its executors) and a ServiceMonitor that
+    selects only that Service, scraping the same port names and paths as the PodMonitor."""
+    assert of_kind(service_monitor_objects, "PodMonitor") == []
+    pod_monitors = {m["metadata"]["name"]: m for m in of_kind(custom_objects, "PodMonitor")}
+    monitors = {m["metadata"]["name"]: m for m in of_kind(service_monitor_objects, "ServiceMonitor")}
+    assert set(monitors) == set(pod_monitors) == {"producer", "enrichment", "aggregation"}
+    services = of_kind(service_monitor_objects, "Service")
+    for name, monitor in monitors.items():
+        wanted = monitor["spec"]["selector"]["matchLabels"].items()
+        (service,) = [s for s in services if wanted <= s["metadata"]["labels"].items()]
+        assert service["metadata"]["name"] == f"{name}-metrics"
+        assert service["spec"]["clusterIP"] == "None"
+        (workload,) = _selected_workloads(service_monitor_objects, service)
+        assert workload["metadata"]["name"] in (name, f"{name}-driver")
+        for port in service["spec"]["ports"]:
+            assert port["name"] == port["targetPort"] and _target_port_exists(workload, port["targetPort"])
+        scraped = [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]]
+        assert scraped == [(e["port"], e["path"]) for e in pod_monitors[name]["spec"]["podMetricsEndpoints"]]
+        assert {port for port, _ in scraped} == {p["name"] for p in service["spec"]["ports"]}
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_should_refuse_pod_monitors_and_service_monitors_at_once() -> None:
+    """Both would make Prometheus scrape every target twice: the install fails, naming both."""
+    both = {"monitoring": {"podMonitor": {"enable": True}, "serviceMonitor": {"enable": True}}}
+    refused = r"monitoring\.serviceMonitor\.enable and monitoring\.podMonitor\.enable"
+    with pytest.raises(HelmError, match=refused):
+        render_chart(both)

@@ -1,12 +1,12 @@
 """Strict offline validation of rendered objects: core kinds, SparkApplications and the
-prometheus-operator's PodMonitor and PrometheusRule.
+prometheus-operator's PodMonitor, ServiceMonitor and PrometheusRule.
 
 - Core kinds: kubernetes-validate's strict schemas (unknown fields rejected) of the newest
   Kubernetes version it bundles that is not newer than the kind node's.
 - SparkApplication: the CRD of the pinned Spark operator release, from its Go module (`make
   spark-operator` fetches its chart into .local), turned into a strict JSON schema the way
   kubeconform's openapi2jsonschema does. The strictness is ours, added here at test time.
-- PodMonitor, PrometheusRule: the CRDs of the pinned prometheus-operator release, from its Go
+- PodMonitor, ServiceMonitor, PrometheusRule: the CRDs of the pinned prometheus-operator release, from its Go
   module (`make prometheus-operator-crds`), made strict the same way.
 """
 
@@ -53,6 +53,7 @@ MONITORING_CRDS_ENV = "PROMETHEUS_OPERATOR_CRDS"  # set by `make test`
 # The monitoring.coreos.com kinds the chart may render, and their CRD files.
 MONITORING_KINDS = {
     "PodMonitor": "monitoring.coreos.com_podmonitors.yaml",
+    "ServiceMonitor": "monitoring.coreos.com_servicemonitors.yaml",
     "PrometheusRule": "monitoring.coreos.com_prometheusrules.yaml",
 }
 MAKEFILE = REPO_ROOT / "Makefile"
@@ -189,7 +190,7 @@ def spark_application_errors(app: Mapping[str, Any]) -> list[str]:
 
 
 def monitoring_errors(obj: Mapping[str, Any]) -> list[str]:
-    """Return every violation of a PodMonitor's or PrometheusRule's CRD (strict) and ObjectMeta."""
+    """Return every violation of a monitoring object's CRD (strict) and ObjectMeta."""
     validator = _crd_validator(monitoring_crd_dir() / MONITORING_KINDS[obj["kind"]], "v1")
     return _custom_resource_errors(obj, validator, "monitoring.coreos.com/v1")
 
