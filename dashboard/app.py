@@ -1,16 +1,17 @@
-"""The live dashboard's page (NiceGUI): refreshed every few seconds from a Snapshot."""
+"""The live dashboard's page (NiceGUI): one Snapshot read every few seconds, shown by every
+open page."""
 
 from __future__ import annotations
 
 import logging
 
-from nicegui import app, ui
+from nicegui import app, run, ui
 
 from core.postgres import connection
 from dashboard.settings import DashboardSettings
 from dashboard.snapshot import LagReader, Snapshot, read_snapshot
 
-__all__ = ["HEALTH_PATH", "build_page", "take_snapshot"]
+__all__ = ["HEALTH_PATH", "SharedSnapshot", "build_page", "take_snapshot"]
 
 # Answers while the web server runs, without touching PostgreSQL or Kafka: the chart's probes.
 HEALTH_PATH = "/healthz"
@@ -31,6 +32,21 @@ def take_snapshot(settings: DashboardSettings, lag_reader: LagReader) -> Snapsho
     return snapshot
 
 
+class SharedSnapshot:
+    """The latest Snapshot, read by one timer for all open pages and off the event loop: the
+    database sees one read per refresh, however many pages are open."""
+
+    def __init__(self, settings: DashboardSettings, lag_reader: LagReader) -> None:
+        self._settings, self._lag_reader = settings, lag_reader
+        self.latest: Snapshot | None = None
+
+    async def refresh(self) -> None:
+        try:
+            self.latest = await run.io_bound(take_snapshot, self._settings, self._lag_reader)
+        except Exception as e:  # PostgreSQL away: the pages keep the last figures
+            logger.warning("figures unavailable, keeping the last ones: %s", e)
+
+
 def _figure(title: str, key: str) -> ui.label:
     with ui.card().classes("items-center"):
         ui.label(title).classes("text-sm text-gray-500")
@@ -40,7 +56,8 @@ def _figure(title: str, key: str) -> ui.label:
 def build_page(settings: DashboardSettings) -> None:
     """The page at / (figures, counts, latency, lag, latest tickets and rejects) and the health
     check at HEALTH_PATH."""
-    lag_reader = LagReader(settings.bootstrap_servers, settings.topic)
+    shared = SharedSnapshot(settings, LagReader(settings.bootstrap_servers, settings.topic))
+    app.timer(settings.refresh_seconds, shared.refresh)
 
     @app.get(HEALTH_PATH)
     def health() -> dict[str, str]:
@@ -74,8 +91,10 @@ def build_page(settings: DashboardSettings) -> None:
             columns=_columns("kafka_partition", "kafka_offset", "reason"), rows=[], row_key="kafka_offset"
         ).props("id=rejected")
 
-        def refresh() -> None:
-            snapshot = take_snapshot(settings, lag_reader)
+        def show() -> None:
+            snapshot = shared.latest
+            if snapshot is None:  # the first read is still under way
+                return
             stored.text = f"{snapshot.stored:,}"
             rate.text = f"{snapshot.rate_per_second:.1f}"
             quantiles = snapshot.latency_p50_p95_p99
@@ -89,8 +108,8 @@ def build_page(settings: DashboardSettings) -> None:
             latest.rows = [{**t, "request": t["request"][:80]} for t in snapshot.latest]
             rejected.rows = snapshot.latest_rejected
 
-        refresh()
-        ui.timer(settings.refresh_seconds, refresh)
+        show()
+        ui.timer(settings.refresh_seconds, show)
 
 
 def _columns(*names: str) -> list[dict]:
