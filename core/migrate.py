@@ -11,6 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from core.logs import configure_logging
 from core.migrations import MIGRATIONS, apply_migrations, grant_writer
 from core.postgres import DatabaseUnavailable, connection, wait_for_database
 from core.settings import DatabaseSettings, SettingError, at_least, load, mask_url, setting
@@ -38,7 +39,7 @@ class MigrateSettings(DatabaseSettings):
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load(MigrateSettings, argv, prog="python -m core.migrate")
         wait_for_database(

@@ -8,6 +8,7 @@ import sys
 
 from nicegui import ui
 
+from core.logs import configure_logging
 from core.settings import SettingError, load
 from dashboard.app import build_page
 from dashboard.settings import DashboardSettings
@@ -16,7 +17,7 @@ logger = logging.getLogger("dashboard")
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load(DashboardSettings, argv, prog="python -m dashboard")
     except SettingError as e:

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from core.contract import TABLES
+from core.logs import configure_logging
 from core.metrics import metrics_port, serve_metrics
 from core.postgres import DatabaseUnavailable, connection
 from core.settings import LOCAL_DIR, SettingError, load, mask_url
@@ -70,9 +71,9 @@ class JobSpec:
         return settings.consumer_group or f"ticket-pipeline-{self.name}"
 
 
-def configure_logging() -> None:
-    """Timestamped INFO logs on stderr, without py4j's chatter."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_job_logging() -> None:
+    """The pipeline's logs on stderr, without py4j's chatter."""
+    configure_logging()
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
@@ -188,7 +189,7 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
 
 def run_main(spec: JobSpec, settings_class: type[JobSettings], argv: list[str] | None = None) -> int:
     """A job's command line: load its settings, run it; exit 2 on a wrong setting."""
-    configure_logging()
+    configure_job_logging()
     try:
         return run_job(spec, load(settings_class, argv, prog=spec.name))
     except SettingError as e:

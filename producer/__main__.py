@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from core.logs import configure_logging
 from core.metrics import metrics_port, serve_metrics
 from core.settings import SettingError, load
 from producer.kafka_producer import TicketProducer
@@ -20,7 +21,7 @@ logger = logging.getLogger("producer")
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load(ProducerSettings, argv, prog="python -m producer")
     except SettingError as e:

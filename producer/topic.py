@@ -20,6 +20,7 @@ from typing import NamedTuple
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewPartitions, NewTopic
 
+from core.logs import configure_logging
 from core.settings import SettingError, load
 from producer.settings import TopicSettings
 
@@ -139,7 +140,7 @@ def _partition_count(admin: AdminClient, topic: str, timeout_seconds: float) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load(TopicSettings, argv, prog="python -m producer.topic")
     except SettingError as e:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.contract import TOPIC
+from core.logs import configure_logging
 from core.settings import LOCAL_DIR, REPO_ROOT, SettingError, at_least, load, mask_url, setting
 from dashboard.settings import DashboardSettings
 from jobs.aggregation import SPEC as AGGREGATION
@@ -49,7 +50,7 @@ class RunSettings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load(RunSettings, argv, prog="make run ARGS=")
         require_java()
