@@ -64,7 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     external_url = os.environ.get("DATABASE_URL")
     postgres = None if external_url else PostgresServer(data / "postgres", port=settings.postgres_port)
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, PYTHONUNBUFFERED="1")
-    metrics_ports = _metrics_ports()
+    metrics_ports = _ports_in_use(
+        {
+            "producer": PRODUCER_METRICS_PORT,
+            ENRICHMENT.name: ENRICHMENT.default_metrics_port,
+            AGGREGATION.name: AGGREGATION.default_metrics_port,
+        }
+    )
+    ui_ports = _ports_in_use({spec.name: spec.default_ui_port for spec in (ENRICHMENT, AGGREGATION)})
     dashboard_port = preferred_or_free(DashboardSettings.port)
     supervisor = None
     try:
@@ -77,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             # The jobs run as the least-privileged role; migrations as the owner.
             jobs_env = dict(env, DATABASE_URL=postgres.writer_url)
         subprocess.run([sys.executable, "-m", "core.migrate"], env=env, check=True, cwd=REPO_ROOT)
-        supervisor = Supervisor(_services(env, jobs_env, data, metrics_ports, dashboard_port))
+        ports = Ports(metrics_ports, ui_ports, dashboard_port)
+        supervisor = Supervisor(_services(env, jobs_env, data, ports))
         supervisor.start()
-        _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data, metrics_ports, dashboard_port)
+        _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data, ports)
         supervisor.run_until_stopped()
     except (MissingPrerequisite, RuntimeError, subprocess.CalledProcessError) as e:
         logger.error("%s", e)
@@ -97,13 +105,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _services(
-    env: dict[str, str],
-    jobs_env: dict[str, str],
-    data: Path,
-    metrics_ports: dict[str, int],
-    dashboard_port: int,
-) -> list[Service]:
+@dataclass(frozen=True)
+class Ports:
+    """The ports `make run` gives its services: each default, or a free one where it is taken
+    (by another `make run`, say); the banner prints these."""
+
+    metrics: dict[str, int]
+    spark_ui: dict[str, int]
+    dashboard: int
+
+    def spark_ui_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.spark_ui.values()]
+
+
+def _services(env: dict[str, str], jobs_env: dict[str, str], data: Path, ports: Ports) -> list[Service]:
     python = sys.executable
     logs = data / "logs"
     checkpoints = data / "checkpoints"
@@ -111,7 +126,7 @@ def _services(
         Service(
             "producer",
             [python, "-m", "producer"],
-            dict(env, METRICS_PORT=str(metrics_ports["producer"])),
+            dict(env, METRICS_PORT=str(ports.metrics["producer"])),
             logs / "producer.log",
         ),
         *(
@@ -121,7 +136,8 @@ def _services(
                 dict(
                     jobs_env,
                     CHECKPOINT_DIR=str(checkpoints / job),
-                    METRICS_PORT=str(metrics_ports[job]),
+                    METRICS_PORT=str(ports.metrics[job]),
+                    SPARK_UI_PORT=str(ports.spark_ui[job]),
                 ),
                 logs / f"{job}.log",
             )
@@ -131,20 +147,18 @@ def _services(
         Service(
             "dashboard",
             [python, "-m", "dashboard"],
-            dict(env, DASHBOARD_PORT=str(dashboard_port)),
+            dict(
+                env,
+                DASHBOARD_PORT=str(ports.dashboard),
+                DASHBOARD_SPARK_UI_URLS=",".join(ports.spark_ui_urls()),
+            ),
             logs / "dashboard.log",
         ),
     ]
 
 
-def _metrics_ports() -> dict[str, int]:
-    """Each component's default metrics port, or a free one where the default is taken (by
-    another `make run`, say): the banner prints the ones in use."""
-    defaults = {
-        "producer": PRODUCER_METRICS_PORT,
-        ENRICHMENT.name: ENRICHMENT.default_metrics_port,
-        AGGREGATION.name: AGGREGATION.default_metrics_port,
-    }
+def _ports_in_use(defaults: dict[str, int]) -> dict[str, int]:
+    """Each default port, or a free one where the default is taken."""
     return {name: preferred_or_free(port) for name, port in defaults.items()}
 
 
@@ -154,9 +168,9 @@ def _print_banner(
     broker: KafkaBroker,
     postgres: PostgresServer | None,
     data: Path,
-    metrics_ports: dict[str, int],
-    dashboard_port: int,
+    ports: Ports,
 ) -> None:
+    enrichment_ui, aggregation_ui = ports.spark_ui_urls()
     topic = env.get("TICKETS_TOPIC", TOPIC)
     psql = (
         f"PGPASSFILE={postgres.pgpass_file} psql {postgres.database_url}"
@@ -168,18 +182,16 @@ def _print_banner(
             [
                 "",
                 "ticket-pipeline is running (Ctrl-C stops it)",
-                f"  dashboard        http://127.0.0.1:{dashboard_port}",
+                f"  dashboard        http://127.0.0.1:{ports.dashboard}",
                 f"  Kafka broker     {broker.bootstrap_servers}  topic {topic}",
                 f"  PostgreSQL       {mask_url(env['DATABASE_URL'])} (jobs: {mask_url(jobs_url)})",
                 f"  query it         {psql}",
-                f"  Spark UIs        http://127.0.0.1:{ENRICHMENT.default_ui_port} (enrichment)"
-                f"  http://127.0.0.1:{AGGREGATION.default_ui_port} (aggregation)",
+                f"  Spark UIs        {enrichment_ui} (enrichment)  {aggregation_ui} (aggregation)",
                 "  metrics          "
                 + "  ".join(
-                    f"http://127.0.0.1:{port}/metrics ({name})" for name, port in metrics_ports.items()
+                    f"http://127.0.0.1:{port}/metrics ({name})" for name, port in ports.metrics.items()
                 ),
-                f"  Spark metrics    http://127.0.0.1:{ENRICHMENT.default_ui_port}/metrics/prometheus"
-                f"  http://127.0.0.1:{AGGREGATION.default_ui_port}/metrics/prometheus",
+                f"  Spark metrics    {enrichment_ui}/metrics/prometheus  {aggregation_ui}/metrics/prometheus",
                 f"  data, logs       {data}",
                 "",
             ]

@@ -38,6 +38,7 @@ def test_the_dashboard_shows_what_postgresql_holds(tmp_path: Path) -> None:
             "all tickets stored and counted", lambda: query(COUNTS) == [(TICKETS, TICKETS)], TIMEOUT_SECONDS
         )
         with headless_chromium() as driver:
-            check_page(driver, url, query, {"http://127.0.0.1:4040/", "http://127.0.0.1:4041/"})
+            spark_uis = re.search(r"Spark UIs\s+(http://\S+) \(enrichment\)\s+(http://\S+)", run.banner)
+            check_page(driver, url, query, {f"{spark_uis[1]}/", f"{spark_uis[2]}/"})
             if os.environ.get("DASHBOARD_SCREENSHOT"):
                 driver.save_screenshot(os.environ["DASHBOARD_SCREENSHOT"])
