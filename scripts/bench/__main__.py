@@ -129,7 +129,9 @@ def wait_for_rows(
     the statistics say done: counting a million rows every second would take PostgreSQL
     CPU from the contender being measured.
     """
-    deadline, last, last_count, last_time = time.monotonic() + timeout, 0.0, 0, time.monotonic()
+    # The rate counts from the rows already there (the latency phases start from the drain's).
+    last_count, last = scalar(stack, url, "SELECT count(*) FROM tickets"), time.monotonic()
+    deadline, last_time = last + timeout, last
     poll = (
         "SELECT coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'tickets'), 0),"
         " (SELECT coalesce(sum(ticket_count), 0) FROM tickets_aggregation)"
