@@ -191,6 +191,14 @@ class PostgresServer:
         RELOCATED_ROOT.chmod(0o755)
         (target / "owner").write_text(f"{self.root_dir.resolve()}\n")
         self._chown(target)
+        if (target / "data").exists() and not (self.root_dir / "admin-password").exists():
+            # `<root>` was deleted, passwords and all: nobody can log into that server any more.
+            shutil.rmtree(target / "data")
+            logger.warning(
+                "removed the database in %s: its passwords went with %s, so a new one is initialised",
+                target,
+                self.root_dir,
+            )
         for name in ("data", "postgres.log"):
             if (self.root_dir / name).exists() and not (target / name).exists():
                 shutil.move(self.root_dir / name, target / name)
