@@ -4,6 +4,7 @@ open page."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from nicegui import app, run, ui
 
@@ -39,12 +40,30 @@ class SharedSnapshot:
     def __init__(self, settings: DashboardSettings, lag_reader: LagReader) -> None:
         self._settings, self._lag_reader = settings, lag_reader
         self.latest: Snapshot | None = None
+        self.read_at: datetime | None = None
+        self.failure: str | None = None  # why the reads fail, while they do
+        self.failing_since: datetime | None = None
 
     async def refresh(self) -> None:
         try:
-            self.latest = await run.io_bound(take_snapshot, self._settings, self._lag_reader)
-        except Exception as e:  # PostgreSQL away: the pages keep the last figures
+            snapshot = await run.io_bound(take_snapshot, self._settings, self._lag_reader)
+        except Exception as e:  # PostgreSQL away: the pages keep the last figures, and say so
+            if self.failure is None:
+                self.failing_since = datetime.now()
+            self.failure = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             logger.warning("figures unavailable, keeping the last ones: %s", e)
+        else:
+            self.latest, self.read_at = snapshot, datetime.now()
+            self.failure = self.failing_since = None
+
+    def status(self) -> str:
+        """When the figures were read, or since when and why reads fail."""
+        if self.failure is not None:
+            shown = f"figures of {self.read_at:%H:%M:%S}" if self.read_at else "no figures yet"
+            return f"{shown}; reads failing since {self.failing_since:%H:%M:%S}: {self.failure}"
+        if self.read_at is None:
+            return "first read under way"
+        return f"updated {self.read_at:%H:%M:%S}"
 
 
 def _figure(title: str, key: str) -> ui.label:
@@ -66,6 +85,7 @@ def build_page(settings: DashboardSettings) -> None:
     @ui.page("/")
     def page() -> None:
         ui.label("ticket-pipeline").classes("text-3xl")
+        status = ui.label(shared.status()).props("id=status")
         with ui.row():
             for number, url in enumerate(u.strip() for u in settings.spark_ui_urls.split(",")):
                 ui.link(f"Spark UI ({('enrichment', 'aggregation')[number] if number < 2 else url})", url)
@@ -92,6 +112,8 @@ def build_page(settings: DashboardSettings) -> None:
         ).props("id=rejected")
 
         def show() -> None:
+            status.text = shared.status()
+            status.classes(replace="text-red-700" if shared.failure else "text-gray-500")
             snapshot = shared.latest
             if snapshot is None:  # the first read is still under way
                 return

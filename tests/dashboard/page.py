@@ -4,13 +4,15 @@ its figures converge to what PostgreSQL holds. Shared by the `make run` test and
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
+import urllib.request
 from collections.abc import Callable, Iterator
 
 from tests.embedded_run import wait_until
 
-__all__ = ["BROWSER_MISSING", "Query", "check_page", "headless_chromium", "table"]
+__all__ = ["BROWSER_MISSING", "Query", "check_page", "headless_chromium", "served_text", "table"]
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 BROWSER_MISSING = (
@@ -75,3 +77,14 @@ def check_page(driver, url: str, query: Query, spark_ui_links: set[str]) -> None
     assert re.fullmatch(r"[\d.]+ s / [\d.]+ s / [\d.]+ s", text("latency"))
     links = {a.get_attribute("href") for a in driver.find_elements(By.TAG_NAME, "a")}
     assert spark_ui_links <= links, links
+
+
+def served_text(url: str, element_id: str) -> str | None:
+    """The text the page at `url` serves for the element with that id, without a browser:
+    NiceGUI puts each element, with its text, in the page as JSON. None where it has none."""
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        page = answer.read().decode()
+    found = re.search(
+        r'"text":("(?:[^"\\]|\\.)*")[^{}]*"props":\{"id":"' + re.escape(element_id) + r'"\}', page
+    )
+    return json.loads(found[1]) if found else None

@@ -35,6 +35,7 @@ from psycopg2 import sql
 from core.contract import TABLES
 from scripts.embedded.ports import free_port
 from tests.conftest import SPARK_JARS
+from tests.dashboard.page import served_text
 
 from .render import (
     IMAGE_WORKDIR,
@@ -131,24 +132,18 @@ def run_rendered(
 
 def dashboard_count(container: dict[str, Any], port: str, process: subprocess.Popen, logs: Path) -> int:
     """The stored count on the dashboard's page at /, once its readiness probe's path answers
-    200 on ``port`` and the page holds a first figure.
-
-    NiceGUI sends each element's text in the page itself, so the figure is in the HTML;
-    tests/dashboard checks the page that a browser renders."""
-    paths = [container["readinessProbe"]["httpGet"]["path"], "/"]
+    200 on ``port`` and the page holds a first figure (tests/dashboard checks the page that a
+    browser renders)."""
+    probe = f"http://127.0.0.1:{port}{container['readinessProbe']['httpGet']['path']}"
     deadline = time.monotonic() + 60
     while True:
         assert process.poll() is None, "dashboard exited:\n" + (logs / "dashboard.log").read_text()[-3000:]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{paths[0]}", timeout=30) as answer:
-                page = answer.read().decode()
-        except OSError:
-            page = ""
-        shown = re.search(r'"text":"([\d,]+)"[^{}]*"props":\{"id":"stored"\}', page)
-        if shown:
-            return int(shown[1].replace(",", ""))
-        if page and len(paths) > 1:
-            paths.pop(0)  # healthy: now the page
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(probe, timeout=30) as answer:
+                healthy = answer.status == 200
+            shown = served_text(f"http://127.0.0.1:{port}/", "stored") if healthy else None
+            if shown and shown.replace(",", "").isdigit():
+                return int(shown.replace(",", ""))
         assert time.monotonic() < deadline, (logs / "dashboard.log").read_text()[-3000:]
         time.sleep(1)
 

@@ -1,0 +1,68 @@
+"""The dashboard says when its figures were read, and since when and why reads fail: with
+PostgreSQL stopped, the page keeps the last figures and says so; once it is back, it reads again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from core.migrations import apply_migrations
+from core.settings import REPO_ROOT
+from scripts.embedded.ports import free_port
+from scripts.embedded.postgres_server import PostgresServer
+from tests.dashboard.page import served_text
+from tests.embedded_run import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_page_says_since_when_and_why_postgresql_cannot_be_read(kafka_broker, topic, tmp_path: Path):
+    server = PostgresServer(tmp_path / "postgres", port=free_port())
+    dashboard = None
+    try:
+        server.start()
+        with psycopg2.connect(server.database_url, password=server.password) as conn:
+            apply_migrations(conn)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("PGPASSFILE", "PGPASSWORD", "DATABASE_URL")}
+        env.update(
+            DATABASE_URL=server.database_url,
+            PGPASSWORD=server.password,
+            KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
+            TICKETS_TOPIC=topic,
+            DASHBOARD_PORT=str(port),
+            DASHBOARD_REFRESH_SECONDS="0.5",
+        )
+        log = tmp_path / "dashboard.log"
+        with log.open("w") as out:
+            command = [sys.executable, "-m", "dashboard"]
+            dashboard = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=out, stderr=out)
+        url = f"http://127.0.0.1:{port}/"
+
+        def status() -> str:
+            assert dashboard.poll() is None, log.read_text()[-3000:]
+            return served_text(url, "status") or ""
+
+        wait_until("a first read", lambda: status().startswith("updated "), 60)
+        assert served_text(url, "stored") == "0"
+
+        server.stop("fast")
+        failing = wait_until("the page saying reads fail", lambda: "failing" in status() and status(), 60)
+        print(f"\nthe page said: {failing}")
+        assert failing.startswith("figures of "), failing  # the last figures stay, with their time
+        assert "127.0.0.1" in failing or "connect" in failing.lower(), failing  # and why
+        assert served_text(url, "stored") == "0"
+
+        server.start()
+        wait_until("reads again", lambda: status().startswith("updated "), 60)
+    finally:
+        if dashboard is not None:
+            dashboard.terminate()
+            dashboard.wait(30)
+        server.stop()
+        server.delete_files()
