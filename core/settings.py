@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 import typing
@@ -30,6 +31,7 @@ __all__ = [
     "ProgressSettings",
     "SettingError",
     "load",
+    "load_or_exit",
     "mask_url",
     "setting",
     "setting_fields",
@@ -169,6 +171,15 @@ def load(
             raise SettingError(f"invalid setting {name}: {problem} (got {value!r})")
         values[f.name] = value
     return cls(**values)
+
+
+def load_or_exit(cls: type[T], argv: Sequence[str] | None, prog: str, logger: logging.Logger) -> T:
+    """`load` for a program's main: a wrong setting is logged, naming it, and the program exits 2."""
+    try:
+        return load(cls, argv, prog=prog)
+    except SettingError as e:
+        logger.error("%s", e)
+        raise SystemExit(2) from None
 
 
 def _convert(raw: str, kind: type, name: str, source: str) -> typing.Any:

@@ -9,7 +9,7 @@ import sys
 from nicegui import ui
 
 from core.logs import configure_logging
-from core.settings import SettingError, load
+from core.settings import load_or_exit
 from dashboard.app import build_page
 from dashboard.settings import DashboardSettings
 
@@ -18,11 +18,7 @@ logger = logging.getLogger("dashboard")
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    try:
-        settings = load(DashboardSettings, argv, prog="python -m dashboard")
-    except SettingError as e:
-        logger.error("%s", e)
-        return 2
+    settings = load_or_exit(DashboardSettings, argv, "python -m dashboard", logger)
     # NiceGUI switches to its screen-test mode when it sees pytest's variable, which a
     # `make run` started by a test passes down: this process is never a test itself.
     os.environ.pop("PYTEST_CURRENT_TEST", None)

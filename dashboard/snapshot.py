@@ -41,22 +41,25 @@ def read_snapshot(cur) -> Snapshot:
     )
     snapshot.stored, recent = cur.fetchone()
     snapshot.rate_per_second = recent / _RATE_WINDOW_SECONDS
-    cur.execute(f"SELECT type, ticket_count FROM {TABLES.aggregation} WHERE ticket_count > 0 ORDER BY type")
-    snapshot.counts_by_type = dict(cur.fetchall())
-    cur.execute(f"SELECT team, count(*) FROM {TABLES.tickets} GROUP BY team ORDER BY team")
-    snapshot.counts_by_team = dict(cur.fetchall())
-    cur.execute(
+    snapshot.counts_by_type = _counts(
+        cur, f"SELECT type, ticket_count FROM {TABLES.aggregation} WHERE ticket_count > 0 ORDER BY type"
+    )
+    snapshot.counts_by_team = _counts(
+        cur, f"SELECT team, count(*) FROM {TABLES.tickets} GROUP BY team ORDER BY team"
+    )
+    snapshot.latest = _records(
+        cur,
         f"SELECT ticket_id::text, client_id, type, priority, team, request, stored_at"
-        f" FROM {TABLES.tickets} ORDER BY stored_at DESC, ticket_id LIMIT {_LATEST}"
+        f" FROM {TABLES.tickets} ORDER BY stored_at DESC, ticket_id LIMIT {_LATEST}",
     )
-    snapshot.latest = _records(cur)
-    cur.execute(f"SELECT reason, count(*) FROM {TABLES.rejected} GROUP BY reason ORDER BY 2 DESC, 1")
-    snapshot.rejected_by_reason = dict(cur.fetchall())
-    cur.execute(
+    snapshot.rejected_by_reason = _counts(
+        cur, f"SELECT reason, count(*) FROM {TABLES.rejected} GROUP BY reason ORDER BY 2 DESC, 1"
+    )
+    snapshot.latest_rejected = _records(
+        cur,
         f"SELECT kafka_partition, kafka_offset, reason, rejected_at FROM {TABLES.rejected}"
-        f" ORDER BY rejected_at DESC LIMIT {_LATEST}"
+        f" ORDER BY rejected_at DESC LIMIT {_LATEST}",
     )
-    snapshot.latest_rejected = _records(cur)
     cur.execute(
         "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP"
         " (ORDER BY extract(epoch FROM stored_at - created_at))"
@@ -67,8 +70,15 @@ def read_snapshot(cur) -> Snapshot:
     return snapshot
 
 
-def _records(cur) -> list[dict]:
-    """The rows of the last query, each as a dict keyed by column name."""
+def _counts(cur, statement: str) -> dict:
+    """A query's (name, count) rows as {name: count}, in their order."""
+    cur.execute(statement)
+    return dict(cur.fetchall())
+
+
+def _records(cur, statement: str) -> list[dict]:
+    """A query's rows, each as a dict keyed by column name."""
+    cur.execute(statement)
     names = [c.name for c in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 

@@ -11,7 +11,7 @@ import sys
 
 from core.logs import configure_logging
 from core.metrics import metrics_port, serve_metrics
-from core.settings import SettingError, load
+from core.settings import SettingError, load_or_exit
 from producer.kafka_producer import TicketProducer
 from producer.metrics import DEFAULT_METRICS_PORT, producer_registry
 from producer.settings import ProducerSettings
@@ -22,11 +22,7 @@ logger = logging.getLogger("producer")
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    try:
-        settings = load(ProducerSettings, argv, prog="python -m producer")
-    except SettingError as e:
-        logger.error("%s", e)
-        return 2
+    settings = load_or_exit(ProducerSettings, argv, "python -m producer", logger)
     producer = TicketProducer(settings)
     producer.install_signal_handlers()
     try:

@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewPartitions, NewTopic
 
 from core.logs import configure_logging
-from core.settings import SettingError, load
+from core.settings import load_or_exit
 from producer.settings import TopicSettings
 
 __all__ = [
@@ -141,11 +141,7 @@ def _partition_count(admin: AdminClient, topic: str, timeout_seconds: float) -> 
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    try:
-        settings = load(TopicSettings, argv, prog="python -m producer.topic")
-    except SettingError as e:
-        logger.error("%s", e)
-        return 2
+    settings = load_or_exit(TopicSettings, argv, "python -m producer.topic", logger)
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
     try:
         change = ensure_partitions(

@@ -64,15 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     external_url = os.environ.get("DATABASE_URL")
     postgres = None if external_url else PostgresServer(data / "postgres", port=settings.postgres_port)
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, PYTHONUNBUFFERED="1")
-    metrics_ports = _ports_in_use(
-        {
-            "producer": PRODUCER_METRICS_PORT,
-            ENRICHMENT.name: ENRICHMENT.default_metrics_port,
-            AGGREGATION.name: AGGREGATION.default_metrics_port,
-        }
+    ports = Ports(
+        metrics=_ports_in_use(
+            {
+                "producer": PRODUCER_METRICS_PORT,
+                ENRICHMENT.name: ENRICHMENT.default_metrics_port,
+                AGGREGATION.name: AGGREGATION.default_metrics_port,
+            }
+        ),
+        spark_ui=_ports_in_use({spec.name: spec.default_ui_port for spec in (ENRICHMENT, AGGREGATION)}),
+        dashboard=preferred_or_free(DashboardSettings.port),
     )
-    ui_ports = _ports_in_use({spec.name: spec.default_ui_port for spec in (ENRICHMENT, AGGREGATION)})
-    dashboard_port = preferred_or_free(DashboardSettings.port)
     supervisor = None
     try:
         broker.start()
@@ -84,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
             # The jobs run as the least-privileged role; migrations as the owner.
             jobs_env = dict(env, DATABASE_URL=postgres.writer_url)
         subprocess.run([sys.executable, "-m", "core.migrate"], env=env, check=True, cwd=REPO_ROOT)
-        ports = Ports(metrics_ports, ui_ports, dashboard_port)
         supervisor = Supervisor(_services(env, jobs_env, data, ports))
         supervisor.start()
         _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data, ports)

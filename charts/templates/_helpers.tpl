@@ -215,3 +215,22 @@ Usage: {{ range (include "ticket-pipeline.metricsTargets" $ | fromJson).targets 
 {{- end }}
 {{- dict "targets" $targets | toJson -}}
 {{- end -}}
+
+{{/*
+What a PodMonitor or ServiceMonitor scrapes on one metrics target: the `metrics` port and, on a
+Spark driver, Spark's own metrics on the UI port (Spark names that container port spark-ui).
+Usage: {{ include "ticket-pipeline.metricsEndpoints" (dict "target" $target "interval" "15s") }}
+*/}}
+{{- define "ticket-pipeline.metricsEndpoints" -}}
+- port: metrics
+  path: /metrics
+  interval: {{ .interval }}
+{{- if .target.uiPort }}
+- port: spark-ui
+  path: /metrics/prometheus
+  interval: {{ .interval }}
+- port: spark-ui
+  path: /metrics/executors/prometheus
+  interval: {{ .interval }}
+{{- end }}
+{{- end -}}

@@ -36,6 +36,7 @@ from core.contract import TABLES
 from scripts.embedded.ports import free_port
 from tests.conftest import SPARK_JARS
 from tests.dashboard.page import served_text
+from tests.embedded_run import wait_until
 
 from .render import (
     IMAGE_WORKDIR,
@@ -135,17 +136,14 @@ def dashboard_count(container: dict[str, Any], port: str, process: subprocess.Po
     200 on ``port`` and the page holds a first figure (tests/dashboard checks the page that a
     browser renders)."""
     probe = f"http://127.0.0.1:{port}{container['readinessProbe']['httpGet']['path']}"
-    deadline = time.monotonic() + 60
-    while True:
+
+    def shown() -> str | None:
         assert process.poll() is None, "dashboard exited:\n" + (logs / "dashboard.log").read_text()[-3000:]
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(probe, timeout=30) as answer:
-                healthy = answer.status == 200
-            shown = served_text(f"http://127.0.0.1:{port}/", "stored") if healthy else None
-            if shown and shown.replace(",", "").isdigit():
-                return int(shown.replace(",", ""))
-        assert time.monotonic() < deadline, (logs / "dashboard.log").read_text()[-3000:]
-        time.sleep(1)
+        urllib.request.urlopen(probe, timeout=30).close()  # an error until it answers 200
+        text = (served_text(f"http://127.0.0.1:{port}/", "stored") or "").replace(",", "")
+        return text if text.isdigit() else None
+
+    return int(wait_until("the dashboard's first count", shown, 60))
 
 
 def rows(url: str, password: str, statement: str) -> list[tuple]:
