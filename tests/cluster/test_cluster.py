@@ -522,6 +522,14 @@ def test_should_leave_what_readme_says_after_uninstall_and_its_tear_down(cluster
     assert commands[0] == "helm uninstall ticket-pipeline", commands
     cluster.run(*shlex.split(commands[0]), "--wait", timeout=600)
     instance = f"app.kubernetes.io/instance={RELEASE}"
+    # `--wait` waits for the deleted objects, not for the pods their ReplicaSets leave behind,
+    # which the garbage collector removes once their grace period ends (a dashboard pod was
+    # still listed in one run): wait until only the helm test pod is left.
+    wait_for(
+        "the release's pods gone but the helm test's",
+        lambda: {p["metadata"]["name"] for p in cluster.pods(instance)} <= {"test-tickets-reach-postgresql"},
+        timeout_seconds=120,
+    )
     kept = {
         (item["kind"], item["metadata"]["name"])
         for item in cluster.get("all,pvc,secret", "-l", instance)["items"]
