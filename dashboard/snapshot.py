@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, TopicPartition
 
 from core.contract import TABLES
 
@@ -85,26 +84,43 @@ def _records(cur, statement: str) -> list[dict]:
 
 class LagReader:
     """Records of the topic each consumer group has not processed yet (end offsets minus
-    committed ones), with one admin client and one offset probe kept for all refreshes."""
+    committed ones). A consumer per group, kept for all refreshes, asks for its group's committed
+    offsets without joining the group; one more reads the end offsets.
+
+    Not the admin client's list_consumer_group_offsets: librdkafka crashes the whole process
+    (SIGSEGV) when that request is answered NOT_COORDINATOR, as a group's first request to a new
+    broker can be (confluentinc/librdkafka#5040, still in confluent-kafka 2.16.1). A consumer of
+    the group handles that answer: it finds the coordinator again and retries.
+    """
 
     def __init__(self, bootstrap_servers: str, topic: str, timeout_seconds: float = 5) -> None:
-        self._topic, self._timeout = topic, timeout_seconds
-        self._admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
-        self._probe = Consumer(
-            {"bootstrap.servers": bootstrap_servers, "group.id": "ticket-pipeline-dashboard", "log_level": 0}
+        self._bootstrap_servers, self._topic, self._timeout = bootstrap_servers, topic, timeout_seconds
+        self._probe = self._consumer("ticket-pipeline-dashboard")
+        self._groups: dict[str, Consumer] = {}
+
+    def _consumer(self, group: str) -> Consumer:
+        # No subscribe and no assign: it never joins the group, never commits.
+        return Consumer(
+            {
+                "bootstrap.servers": self._bootstrap_servers,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "log_level": 0,
+            }
         )
 
     def read(self, groups: list[str]) -> dict[str, int]:
         topic, timeout = self._topic, self._timeout
-        partitions = self._admin.list_topics(topic, timeout=timeout).topics[topic].partitions
-        ends = {
-            p: self._probe.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
-            for p in partitions
-        }
+        partitions = [
+            TopicPartition(topic, p)
+            for p in self._probe.list_topics(topic, timeout=timeout).topics[topic].partitions
+        ]
+        ends = {tp.partition: self._probe.get_watermark_offsets(tp, timeout=timeout)[1] for tp in partitions}
         lag = {}
         for group in groups:
-            request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
-            committed = self._admin.list_consumer_group_offsets([request])[group].result(timeout)
-            done = {tp.partition: max(tp.offset, 0) for tp in committed.topic_partitions}
+            if group not in self._groups:
+                self._groups[group] = self._consumer(group)
+            committed = self._groups[group].committed(partitions, timeout=timeout)
+            done = {tp.partition: max(tp.offset, 0) for tp in committed}
             lag[group] = sum(max(end - done.get(p, 0), 0) for p, end in ends.items())
         return lag
