@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.logs import configure_logging
-from core.migrations import MIGRATIONS, apply_migrations, grant_writer
+from core.migrations import MIGRATIONS, apply_migrations, grant_reader, grant_writer
 from core.postgres import DatabaseUnavailable, connection, wait_for_database
 from core.settings import DatabaseSettings, SettingError, at_least, load, mask_url, setting
 
@@ -36,24 +37,46 @@ class MigrateSettings(DatabaseSettings):
         "tickets_writer",
         "Role of the Spark jobs, granted only what they need; created when DATABASE_WRITER_PASSWORD is set",
     )
+    reader_role: str = setting(
+        "DATABASE_READER_ROLE",
+        "--reader-role",
+        "tickets_reader",
+        "Role of the dashboard, granted only SELECT; created when DATABASE_READER_PASSWORD is set",
+    )
+
+    def roles(self) -> list[tuple[str, str, Callable[..., bool], str]]:
+        """(role, its password's variable, its grant, who connects as it), after checking
+        that the two roles differ: a shared one would get the reader's password and rights."""
+        if self.reader_role == self.writer_role:
+            raise SettingError(
+                "invalid setting reader_role: DATABASE_READER_ROLE must differ from DATABASE_WRITER_ROLE"
+                f" (both are {self.writer_role!r}): the dashboard must not connect as the Spark jobs' role"
+            )
+        return [
+            (self.writer_role, "DATABASE_WRITER_PASSWORD", grant_writer, "the Spark jobs"),
+            (self.reader_role, "DATABASE_READER_PASSWORD", grant_reader, "the dashboard"),
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         settings = load(MigrateSettings, argv, prog="python -m core.migrate")
+        roles = settings.roles()
         wait_for_database(
             settings.database_url, application_name="migrate", timeout_seconds=settings.wait_seconds
         )
         with connection(settings.database_url, application_name="migrate") as conn:
             applied = apply_migrations(conn)
-            writer_password = os.environ.get("DATABASE_WRITER_PASSWORD")
-            if not grant_writer(conn, settings.writer_role, writer_password):
-                logger.warning(
-                    "role %s does not exist and DATABASE_WRITER_PASSWORD is not set:"
-                    " the jobs will need another role with rights on the tables",
-                    settings.writer_role,
-                )
+            for role, password_variable, grant, who in roles:
+                if not grant(conn, role, os.environ.get(password_variable)):
+                    logger.warning(
+                        "role %s does not exist and %s is not set: %s will need another role"
+                        " with rights on the tables",
+                        role,
+                        password_variable,
+                        who,
+                    )
     except (SettingError, DatabaseUnavailable) as e:
         logger.error("%s", e)
         return 1

@@ -15,7 +15,15 @@ from psycopg2 import sql
 
 from core.contract import FIELDS, TABLES, TYPE_TEAMS, TicketType
 
-__all__ = ["MIGRATIONS", "WRITER_PRIVILEGES", "Migration", "apply_migrations", "grant_writer"]
+__all__ = [
+    "MIGRATIONS",
+    "READER_PRIVILEGES",
+    "WRITER_PRIVILEGES",
+    "Migration",
+    "apply_migrations",
+    "grant_reader",
+    "grant_writer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -165,12 +173,29 @@ WRITER_PRIVILEGES: dict[str, tuple[str, ...]] = {
 }
 
 
+# What the live dashboard reads, and nothing more: it writes nothing.
+READER_PRIVILEGES: dict[str, tuple[str, ...]] = {
+    TABLES.tickets: ("SELECT",),
+    TABLES.rejected: ("SELECT",),
+    TABLES.aggregation: ("SELECT",),
+}
+
+
 def grant_writer(conn, role: str, password: str | None) -> bool:
     """Give the jobs' role exactly WRITER_PRIVILEGES; create it first when a password is given.
 
     Return False when the role does not exist and cannot be created (no password given).
     Runs on every migrate, so a role created after the tables still gets its rights.
     """
+    return _grant(conn, role, password, WRITER_PRIVILEGES)
+
+
+def grant_reader(conn, role: str, password: str | None) -> bool:
+    """Give the dashboard's role exactly READER_PRIVILEGES, as grant_writer does the jobs'."""
+    return _grant(conn, role, password, READER_PRIVILEGES)
+
+
+def _grant(conn, role: str, password: str | None, grants: dict[str, tuple[str, ...]]) -> bool:
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
         exists = cur.fetchone() is not None
@@ -184,7 +209,7 @@ def grant_writer(conn, role: str, password: str | None) -> bool:
         elif not exists:
             conn.rollback()
             return False
-        for table, privileges in WRITER_PRIVILEGES.items():
+        for table, privileges in grants.items():
             cur.execute(
                 sql.SQL("GRANT {} ON {} TO {}").format(
                     sql.SQL(", ").join(sql.SQL(p) for p in privileges),

@@ -78,17 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     supervisor = None
     try:
         broker.start()
-        jobs_env = env
         if postgres:
             postgres.start()
-            env.update(DATABASE_URL=postgres.database_url, PGPASSFILE=str(postgres.pgpass_file))
+            env.update(PGPASSFILE=str(postgres.pgpass_file))
             env.pop("PGPASSWORD", None)
-            # The jobs run as the least-privileged role; migrations as the owner.
-            jobs_env = dict(env, DATABASE_URL=postgres.writer_url)
+            urls = DatabaseUrls(postgres.database_url, postgres.writer_url, postgres.reader_url)
+        else:
+            urls = DatabaseUrls(external_url, external_url, external_url)
+        env["DATABASE_URL"] = urls.owner
         subprocess.run([sys.executable, "-m", "core.migrate"], env=env, check=True, cwd=REPO_ROOT)
-        supervisor = Supervisor(_services(env, jobs_env, data, ports))
+        supervisor = Supervisor(_services(env, urls, data, ports))
         supervisor.start()
-        _print_banner(env, jobs_env["DATABASE_URL"], broker, postgres, data, ports)
+        _print_banner(env, urls, broker, postgres, data, ports)
         supervisor.run_until_stopped()
     except (MissingPrerequisite, RuntimeError, subprocess.CalledProcessError) as e:
         logger.error("%s", e)
@@ -107,6 +108,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @dataclass(frozen=True)
+class DatabaseUrls:
+    """Who connects as whom: migrations as the owner, the Spark jobs as the least-privileged
+    writer, the dashboard as the reader. A DATABASE_URL of the user's serves all three."""
+
+    owner: str
+    jobs: str
+    dashboard: str
+
+
+@dataclass(frozen=True)
 class Ports:
     """The ports `make run` gives its services: each default, or a free one where it is taken
     (by another `make run`, say); the banner prints these."""
@@ -119,7 +130,7 @@ class Ports:
         return [f"http://127.0.0.1:{port}" for port in self.spark_ui.values()]
 
 
-def _services(env: dict[str, str], jobs_env: dict[str, str], data: Path, ports: Ports) -> list[Service]:
+def _services(env: dict[str, str], urls: DatabaseUrls, data: Path, ports: Ports) -> list[Service]:
     python = sys.executable
     logs = data / "logs"
     checkpoints = data / "checkpoints"
@@ -135,7 +146,8 @@ def _services(env: dict[str, str], jobs_env: dict[str, str], data: Path, ports: 
                 job,
                 [python, "-m", f"jobs.{job}"],
                 dict(
-                    jobs_env,
+                    env,
+                    DATABASE_URL=urls.jobs,
                     CHECKPOINT_DIR=str(checkpoints / job),
                     METRICS_PORT=str(ports.metrics[job]),
                     SPARK_UI_PORT=str(ports.spark_ui[job]),
@@ -144,12 +156,13 @@ def _services(env: dict[str, str], jobs_env: dict[str, str], data: Path, ports: 
             )
             for job in (ENRICHMENT.name, AGGREGATION.name)
         ),
-        # Reads the tables as the owner, in read-only transactions.
+        # Reads the tables as the reader role, in read-only transactions.
         Service(
             "dashboard",
             [python, "-m", "dashboard"],
             dict(
                 env,
+                DATABASE_URL=urls.dashboard,
                 DASHBOARD_PORT=str(ports.dashboard),
                 DASHBOARD_SPARK_UI_URLS=",".join(ports.spark_ui_urls()),
             ),
@@ -165,7 +178,7 @@ def _ports_in_use(defaults: dict[str, int]) -> dict[str, int]:
 
 def _print_banner(
     env: dict[str, str],
-    jobs_url: str,
+    urls: DatabaseUrls,
     broker: KafkaBroker,
     postgres: PostgresServer | None,
     data: Path,
@@ -176,7 +189,7 @@ def _print_banner(
     psql = (
         f"PGPASSFILE={postgres.pgpass_file} psql {postgres.database_url}"
         if postgres
-        else f"psql {mask_url(env['DATABASE_URL'])}"
+        else f"psql {mask_url(urls.owner)}"
     )
     print(
         "\n".join(
@@ -185,7 +198,8 @@ def _print_banner(
                 "ticket-pipeline is running (Ctrl-C stops it)",
                 f"  dashboard        http://127.0.0.1:{ports.dashboard}",
                 f"  Kafka broker     {broker.bootstrap_servers}  topic {topic}",
-                f"  PostgreSQL       {mask_url(env['DATABASE_URL'])} (jobs: {mask_url(jobs_url)})",
+                f"  PostgreSQL       {mask_url(urls.owner)}"
+                f" (jobs: {mask_url(urls.jobs)}, dashboard: {mask_url(urls.dashboard)})",
                 f"  query it         {psql}",
                 f"  Spark UIs        {enrichment_ui} (enrichment)  {aggregation_ui} (aggregation)",
                 "  metrics          "

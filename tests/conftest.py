@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from core.migrations import apply_migrations, grant_writer
+from core.migrations import apply_migrations, grant_reader, grant_writer
 from core.postgres import connect
 from core.settings import LOCAL_DIR
 from scripts.embedded.kafka_broker import KafkaBroker
@@ -56,7 +56,7 @@ def postgres_server(tmp_path_factory) -> Iterator[PostgresServer]:
     """
     server = PostgresServer(tmp_path_factory.mktemp("postgres"), port=free_port())
     server.start()
-    # libpq finds both roles' passwords there (the owner's and the jobs' writer role).
+    # libpq finds the roles' passwords there (the owner's, the jobs' writer's, the dashboard's reader's).
     os.environ["PGPASSFILE"] = str(server.pgpass_file)
     os.environ.pop("PGPASSWORD", None)
     yield server
@@ -81,6 +81,7 @@ def database_url(postgres_server) -> Iterator[str]:
     conn = connect(url, application_name="tests")
     apply_migrations(conn)
     grant_writer(conn, postgres_server.writer, password=None)
+    grant_reader(conn, postgres_server.reader, password=None)
     conn.close()
     yield url
     postgres_server.drop_database(name)
@@ -90,6 +91,12 @@ def database_url(postgres_server) -> Iterator[str]:
 def writer_url(database_url, postgres_server) -> str:
     """The same database as `database_url`, as the jobs' least-privileged role."""
     return database_url.replace(f"//{postgres_server.name}@", f"//{postgres_server.writer}@", 1)
+
+
+@pytest.fixture
+def reader_url(database_url, postgres_server) -> str:
+    """The same database as `database_url`, as the dashboard's read-only role."""
+    return database_url.replace(f"//{postgres_server.name}@", f"//{postgres_server.reader}@", 1)
 
 
 @pytest.fixture(scope="session")

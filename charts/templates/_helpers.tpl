@@ -103,7 +103,7 @@ Host of the PostgreSQL client Service.
 {{/*
 libpq connection URL of the pipeline's database as one role, without the password (PGPASSWORD
 carries it). The migrate Job connects as the owner (auth.username), the Spark jobs as the writer
-(auth.writerUsername).
+(auth.writerUsername), the dashboard as the reader (auth.readerUsername).
 Usage: {{ include "ticket-pipeline.databaseUrl" (dict "root" $ "user" $.Values.postgresql.auth.writerUsername) }}
 */}}
 {{- define "ticket-pipeline.databaseUrl" -}}
@@ -111,7 +111,7 @@ Usage: {{ include "ticket-pipeline.databaseUrl" (dict "root" $ "user" $.Values.p
 {{- end -}}
 
 {{/*
-Name of the Secret holding the PostgreSQL passwords (the owner's and the writer's): the user's
+Name of the Secret holding the PostgreSQL passwords (the owner's, the writer's, the reader's): the user's
 existingSecret, or the Secret `postgresql` that the chart generates once.
 */}}
 {{- define "ticket-pipeline.postgresql.secretName" -}}
@@ -146,17 +146,28 @@ PGPASSWORD of the writer role (the Spark drivers, their wait-for-schema and the 
 {{- end -}}
 
 {{/*
-Checks the schema cannot express: the writer is another role than the owner (migrate sets the
-writer's password; on the owner it would overwrite the owner's), and the two passwords live under
-two keys. Renders nothing; fails the install otherwise.
+Checks the schema cannot express: the owner, the writer and the reader are three roles (migrate
+sets the writer's and the reader's passwords and grants; on a shared role they would overwrite
+each other), and the three passwords live under three keys. Renders nothing; fails the install
+otherwise.
 */}}
 {{- define "ticket-pipeline.postgresql.checkAuth" -}}
 {{- $auth := .Values.postgresql.auth -}}
+{{- $keys := $auth.secretKeys -}}
 {{- if eq $auth.writerUsername $auth.username -}}
 {{- fail (printf "postgresql.auth.writerUsername must differ from postgresql.auth.username (both are %q): the Spark jobs must not connect as the owner" $auth.username) -}}
 {{- end -}}
-{{- if eq $auth.secretKeys.writerPasswordKey $auth.secretKeys.userPasswordKey -}}
-{{- fail (printf "postgresql.auth.secretKeys.writerPasswordKey must differ from userPasswordKey (both are %q): the owner and the writer have their own passwords" $auth.secretKeys.userPasswordKey) -}}
+{{- if eq $auth.readerUsername $auth.username -}}
+{{- fail (printf "postgresql.auth.readerUsername must differ from postgresql.auth.username (both are %q): the dashboard must not connect as the owner" $auth.username) -}}
+{{- end -}}
+{{- if eq $auth.readerUsername $auth.writerUsername -}}
+{{- fail (printf "postgresql.auth.readerUsername must differ from postgresql.auth.writerUsername (both are %q): the dashboard must not connect as the Spark jobs' role" $auth.writerUsername) -}}
+{{- end -}}
+{{- if eq $keys.writerPasswordKey $keys.userPasswordKey -}}
+{{- fail (printf "postgresql.auth.secretKeys.writerPasswordKey must differ from userPasswordKey (both are %q): the owner and the writer have their own passwords" $keys.userPasswordKey) -}}
+{{- end -}}
+{{- if has $keys.readerPasswordKey (list $keys.userPasswordKey $keys.writerPasswordKey) -}}
+{{- fail (printf "postgresql.auth.secretKeys.readerPasswordKey must differ from userPasswordKey and writerPasswordKey (it is %q): each role has its own password" $keys.readerPasswordKey) -}}
 {{- end -}}
 {{- end -}}
 

@@ -1,10 +1,11 @@
 """A private PostgreSQL server from the system's binaries, with its data in one folder.
 
-The first start runs initdb with password (scram) authentication and creates two
-roles: `tickets`, owner of the database `tickets` (migrations), and `tickets_writer`,
-the Spark jobs' role (core.migrate grants it only what the jobs need). Their generated
-passwords are kept in `<root>/password` and `<root>/writer-password`, and in a libpq
-`<root>/pgpass` file (all mode 0600).
+The first start runs initdb with password (scram) authentication and creates three
+roles: `tickets`, owner of the database `tickets` (migrations), `tickets_writer`, the
+Spark jobs' role, and `tickets_reader`, the dashboard's (core.migrate grants each only
+what it needs). Their generated passwords are kept in `<root>/password`,
+`<root>/writer-password` and `<root>/reader-password`, and in a libpq `<root>/pgpass`
+file (all mode 0600).
 
 PostgreSQL refuses to run as root, so under root the server runs as the `postgres` system
 user, which must be able to enter the server's folder. When it cannot (a clone under /root,
@@ -47,6 +48,7 @@ class PostgresServer:
     port: int = 5432
     name: str = "tickets"
     writer: str = "tickets_writer"
+    reader: str = "tickets_reader"
     settings: tuple[str, ...] = ()  # extra server settings, "name=value"
 
     @functools.cached_property
@@ -76,6 +78,11 @@ class PostgresServer:
         """The Spark jobs' URL: the least-privileged role, on the application database."""
         return self.url_for(self.name, user=self.writer)
 
+    @property
+    def reader_url(self) -> str:
+        """The dashboard's URL: the role that may only read, on the application database."""
+        return self.url_for(self.name, user=self.reader)
+
     def url_for(self, database: str, user: str | None = None) -> str:
         return f"postgresql://{user or self.name}@127.0.0.1:{self.port}/{database}"
 
@@ -86,6 +93,10 @@ class PostgresServer:
     @property
     def writer_password(self) -> str:
         return self._secret("writer-password")
+
+    @property
+    def reader_password(self) -> str:
+        return self._secret("reader-password")
 
     @property
     def admin_password(self) -> str:
@@ -239,7 +250,7 @@ class PostgresServer:
             pwfile.unlink(missing_ok=True)
 
     def _ensure_roles(self) -> None:
-        """Create the owner and writer roles and the database where missing (older data too)."""
+        """Create the owner, writer and reader roles and the database where missing (older data too)."""
         self._write_secrets()
         conn = self.admin_connection()
         with conn.cursor() as cur:
@@ -253,7 +264,7 @@ class PostgresServer:
                 sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                     sql.Identifier(role), sql.Literal(password)
                 )
-                for role, password in ((self.name, self.password), (self.writer, self.writer_password))
+                for role, password in self._role_passwords()
                 if role not in roles
             )
         )
@@ -261,17 +272,22 @@ class PostgresServer:
             self.create_database(self.name)
 
     def _write_secrets(self) -> None:
-        """Generate each missing password once; (re)write the pgpass file of both roles."""
-        for key in ("password", "writer-password", "admin-password"):
+        """Generate each missing password once; (re)write the pgpass file of the three roles."""
+        for key in ("password", "writer-password", "reader-password", "admin-password"):
             path = self.root_dir / key
             if not path.exists():
                 path.write_text(secrets.token_urlsafe(24))
                 path.chmod(0o600)
-        self.pgpass_file.write_text(
-            f"127.0.0.1:{self.port}:*:{self.name}:{self.password}\n"
-            f"127.0.0.1:{self.port}:*:{self.writer}:{self.writer_password}\n"
-        )
+        lines = (f"127.0.0.1:{self.port}:*:{role}:{password}\n" for role, password in self._role_passwords())
+        self.pgpass_file.write_text("".join(lines))
         self.pgpass_file.chmod(0o600)
+
+    def _role_passwords(self) -> list[tuple[str, str]]:
+        return [
+            (self.name, self.password),
+            (self.writer, self.writer_password),
+            (self.reader, self.reader_password),
+        ]
 
     def _secret(self, key: str) -> str:
         path = self.root_dir / key

@@ -9,7 +9,7 @@ import sys
 import psycopg2
 import pytest
 
-from core.migrations import MIGRATIONS, apply_migrations
+from core.migrations import MIGRATIONS, READER_PRIVILEGES, apply_migrations
 from core.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -90,8 +90,44 @@ def test_the_jobs_role_may_write_tickets_but_not_delete_or_change_the_schema(dat
     conn.close()
 
 
-def test_migrate_creates_the_jobs_role_when_given_its_password(postgres_server):
-    """With DATABASE_WRITER_PASSWORD, core.migrate creates the role, which can then log in and write."""
+def test_the_dashboards_role_may_read_what_it_shows_and_nothing_else(database_url, reader_url):
+    """tickets_reader can SELECT from tickets, tickets_rejected and tickets_aggregation, and
+    nothing more: no write of any kind, no read of the jobs' bookkeeping table."""
+    conn = psycopg2.connect(reader_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for table in READER_PRIVILEGES:
+            cur.execute(f"SELECT count(*) FROM {table}")
+            assert cur.fetchone() == (0,), table
+        for statement in (
+            "INSERT INTO tickets_rejected SELECT * FROM tickets_rejected",
+            "UPDATE tickets_aggregation SET ticket_count = 0",
+            "DELETE FROM tickets",
+            "TRUNCATE tickets",
+            "SELECT count(*) FROM tickets_aggregation_seen",
+            "CREATE TABLE intruder (x int)",
+        ):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(statement)
+    conn.close()
+
+
+def test_migrate_refuses_a_reader_role_that_is_the_writer_role():
+    """DATABASE_READER_ROLE = DATABASE_WRITER_ROLE fails at start, naming both settings: migrate
+    would give the jobs' role the reader's password."""
+    env = dict(
+        os.environ, DATABASE_READER_ROLE="tickets_writer", DATABASE_URL="postgresql://nobody@127.0.0.1:1/x"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "core.migrate"], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 1
+    assert "DATABASE_READER_ROLE must differ from DATABASE_WRITER_ROLE" in run.stderr, run.stderr
+
+
+def test_migrate_creates_the_roles_when_given_their_passwords(postgres_server):
+    """With DATABASE_WRITER_PASSWORD and DATABASE_READER_PASSWORD, core.migrate creates both
+    roles, which can then log in: the writer writes, the reader reads."""
     url = postgres_server.create_database("writer_created")
     admin = postgres_server.admin_connection()
     admin.autocommit = True
@@ -103,6 +139,8 @@ def test_migrate_creates_the_jobs_role_when_given_its_password(postgres_server):
         PGPASSWORD=postgres_server.password,
         DATABASE_WRITER_ROLE="chart_writer",
         DATABASE_WRITER_PASSWORD="s3cret-writer",
+        DATABASE_READER_ROLE="chart_reader",
+        DATABASE_READER_PASSWORD="s3cret-reader",
     )
     try:
         run = subprocess.run(
@@ -114,10 +152,16 @@ def test_migrate_creates_the_jobs_role_when_given_its_password(postgres_server):
             cur.execute("SELECT count(*) FROM tickets_aggregation")
             assert cur.fetchone() == (0,)
         writer.close()
+        reader = psycopg2.connect(url.replace("//tickets@", "//chart_reader@"), password="s3cret-reader")
+        with reader.cursor() as cur:
+            cur.execute("SELECT count(*) FROM tickets")
+            assert cur.fetchone() == (0,)
+        reader.close()
     finally:
         with admin.cursor() as cur:
             cur.execute("ALTER ROLE tickets NOCREATEROLE")
         postgres_server.drop_database("writer_created")
         with admin.cursor() as cur:
             cur.execute("DROP ROLE IF EXISTS chart_writer")
+            cur.execute("DROP ROLE IF EXISTS chart_reader")
         admin.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from core.migrations import apply_migrations
+from core.migrations import apply_migrations, grant_reader
 from core.settings import REPO_ROOT
 from scripts.embedded.ports import free_port
 from scripts.embedded.postgres_server import PostgresServer
@@ -28,11 +28,12 @@ def test_the_page_says_since_when_and_why_postgresql_cannot_be_read(kafka_broker
         server.start()
         with psycopg2.connect(server.database_url, password=server.password) as conn:
             apply_migrations(conn)
+            grant_reader(conn, server.reader, password=None)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("PGPASSFILE", "PGPASSWORD", "DATABASE_URL")}
         env.update(
-            DATABASE_URL=server.database_url,
-            PGPASSWORD=server.password,
+            DATABASE_URL=server.reader_url,  # as `make run` and the chart connect it
+            PGPASSWORD=server.reader_password,
             KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
             TICKETS_TOPIC=topic,
             DASHBOARD_PORT=str(port),

@@ -15,7 +15,7 @@ from .render import render_chart
 from .validation import MissingOperatorChart, operator_chart_dir
 
 # Non-default values: a bigger topic, three producers, other resources, an existing Secret with
-# its own keys, another writer role, the monitoring objects.
+# its own keys, other writer and reader roles, the monitoring objects.
 CUSTOM_VALUES: dict[str, Any] = {
     "topic": {"partitions": 12},
     "redpanda": {
@@ -36,8 +36,13 @@ CUSTOM_VALUES: dict[str, Any] = {
     "postgresql": {
         "auth": {
             "writerUsername": "pipeline_writer",
+            "readerUsername": "pipeline_reader",
             "existingSecret": "pipeline-db",
-            "secretKeys": {"userPasswordKey": "db-password", "writerPasswordKey": "db-writer-password"},
+            "secretKeys": {
+                "userPasswordKey": "db-password",
+                "writerPasswordKey": "db-writer-password",
+                "readerPasswordKey": "db-reader-password",
+            },
         }
     },
     "spark": {

@@ -274,15 +274,20 @@ def replace_hosts(value: str, addresses: Mapping[str, str], namespace: str = NAM
     return value
 
 
-def secret_passwords(owner: str, writer: str, chart_dir: Path = CHART_DIR) -> dict[str, str]:
+def secret_passwords(owner: str, writer: str, reader: str, chart_dir: Path = CHART_DIR) -> dict[str, str]:
     """Map the Secret keys of the chart's default values to local passwords: the owner's key
-    (postgresql.auth.secretKeys.userPasswordKey) to ``owner``, the writer's to ``writer``.
+    (postgresql.auth.secretKeys.userPasswordKey) to ``owner``, the writer's to ``writer``, the
+    reader's to ``reader``.
 
     A chart-driven run resolves each rendered secretKeyRef by its key with this.
     """
     values = yaml.safe_load((chart_dir / "values.yaml").read_text(encoding="utf-8"))
     keys = values["postgresql"]["auth"]["secretKeys"]
-    return {keys["userPasswordKey"]: owner, keys["writerPasswordKey"]: writer}
+    return {
+        keys["userPasswordKey"]: owner,
+        keys["writerPasswordKey"]: writer,
+        keys["readerPasswordKey"]: reader,
+    }
 
 
 def walk_strings(node: Any) -> Iterator[str]:

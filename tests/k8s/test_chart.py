@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.migrations import WRITER_PRIVILEGES
+from core.migrations import READER_PRIVILEGES, WRITER_PRIVILEGES
 
 from .conftest import CUSTOM_VALUES, EXTERNAL_KAFKA_VALUES
 from .render import (
@@ -108,7 +108,8 @@ def test_should_use_an_existing_secret_instead_of_generating_one(
     custom_objects: list[dict],
 ) -> None:
     """With postgresql.auth.existingSecret no Secret is rendered and every reference reads one of
-    its two keys: the owner's password (db-password) or the writer's (db-writer-password)."""
+    its three keys: the owner's password (db-password), the writer's (db-writer-password) or the
+    reader's (db-reader-password)."""
     assert of_kind(custom_objects, "Secret") == []
     refs = [
         value["secretKeyRef"]
@@ -117,22 +118,22 @@ def test_should_use_an_existing_secret_instead_of_generating_one(
         for value in env_of(holder).values()
         if isinstance(value, dict)
     ]
-    assert len(refs) >= 8  # postgresql, migrate (2), two drivers and their waits, helm test
+    assert len(refs) >= 10  # postgresql, migrate (3), two drivers and their waits, helm test, dashboard
     assert {ref["name"] for ref in refs} == {"pipeline-db"}
-    assert {ref["key"] for ref in refs} == {"db-password", "db-writer-password"}
+    assert {ref["key"] for ref in refs} == {"db-password", "db-writer-password", "db-reader-password"}
 
 
 def test_should_generate_a_kept_password_secret_when_none_is_given(
     default_objects: list[dict],
 ) -> None:
-    """The generated Secret holds two random passwords, the owner's and the writer's, and
-    survives `helm uninstall`."""
+    """The generated Secret holds three random passwords, the owner's, the writer's and the
+    reader's, and survives `helm uninstall`."""
     secret = find(default_objects, "Secret", "postgresql")
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    assert set(secret["data"]) == {"password", "writer-password"}
+    assert set(secret["data"]) == {"password", "writer-password", "reader-password"}
     passwords = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
     assert all(re.fullmatch(r"[A-Za-z0-9]{32}", p) for p in passwords.values()), passwords.keys()
-    assert passwords["password"] != passwords["writer-password"]
+    assert len(set(passwords.values())) == 3
 
 
 def _secret_data_on_upgrade(tmp_path: Path, existing: dict[str, str]) -> dict[str, str]:
@@ -149,18 +150,35 @@ def _secret_data_on_upgrade(tmp_path: Path, existing: dict[str, str]) -> dict[st
     return find(render_chart(chart_dir=chart), "Secret", "postgresql")["data"]
 
 
-def test_should_keep_both_passwords_of_the_secret_on_an_upgrade(tmp_path: Path) -> None:
-    """Should keep the owner's and the writer's passwords that the Secret already holds."""
-    existing = {"password": _b64("owner-secret"), "writer-password": _b64("writer-secret")}
+def test_should_keep_the_passwords_of_the_secret_on_an_upgrade(tmp_path: Path) -> None:
+    """Should keep the owner's, the writer's and the reader's passwords that the Secret holds."""
+    existing = {
+        "password": _b64("owner-secret"),
+        "writer-password": _b64("writer-secret"),
+        "reader-password": _b64("reader-secret"),
+    }
     assert _secret_data_on_upgrade(tmp_path, existing) == existing
 
 
-def test_should_add_only_the_missing_writer_password_on_an_upgrade(tmp_path: Path) -> None:
-    """Should keep the owner's password of a Secret from before the writer role, and generate the
-    writer's (the migrate Job then sets it on the role)."""
-    data = _secret_data_on_upgrade(tmp_path, {"password": _b64("owner-secret")})
-    assert data["password"] == _b64("owner-secret")
-    assert re.fullmatch(r"[A-Za-z0-9]{32}", base64.b64decode(data["writer-password"]).decode())
+@pytest.mark.parametrize(
+    ("kept", "added"),
+    [
+        (["password"], ["writer-password", "reader-password"]),
+        (["password", "writer-password"], ["reader-password"]),
+    ],
+    ids=["before the writer role", "before the reader role"],
+)
+def test_should_add_only_the_missing_passwords_on_an_upgrade(
+    tmp_path: Path, kept: list[str], added: list[str]
+) -> None:
+    """Should keep the passwords of a Secret from an older chart, and generate the roles'
+    passwords it lacks (the migrate Job then creates those roles with them)."""
+    existing = {key: _b64(f"{key}-kept") for key in kept}
+    data = _secret_data_on_upgrade(tmp_path, existing)
+    assert {key: data[key] for key in kept} == existing
+    assert set(data) == {*kept, *added}
+    for key in added:
+        assert re.fullmatch(r"[A-Za-z0-9]{32}", base64.b64decode(data[key]).decode()), key
 
 
 def _b64(text: str) -> str:
@@ -219,6 +237,8 @@ def test_should_leave_out_optional_components_when_disabled() -> None:
         ({"postgresql": {"auth": {"writerPassword": "hunter2"}}}, "a plain-text writer password"),
         ({"postgresql": {"auth": {"writerUsername": "Tickets-Writer"}}}, "a role that is no identifier"),
         ({"postgresql": {"auth": {"secretKeys": {"writerPasswordKey": ""}}}}, "an empty writer key"),
+        ({"postgresql": {"auth": {"readerUsername": "1reader"}}}, "a reader role that is no identifier"),
+        ({"postgresql": {"auth": {"readerPassword": "hunter2"}}}, "a plain-text reader password"),
         ({"spark": {"enrichment": {"executor": {"memory": "512MB"}}}}, "a non-Spark memory"),
         ({"spark": {"enrichment": {"executor": {"instances": 0}}}}, "no executors"),
         ({"spark": {"sparkConf": {"spark.ui.port": "4042"}}}, "a UI port outside the apps"),
@@ -269,22 +289,31 @@ def test_should_print_port_forwards_and_psql_in_the_notes() -> None:
         "kubectl exec -it -n default postgresql-0 -- sh -c",
         "kubectl get secret -n default postgresql -o jsonpath='{.data.password}'",
         "kubectl get secret -n default postgresql -o jsonpath='{.data.writer-password}'",
+        "kubectl get secret -n default postgresql -o jsonpath='{.data.reader-password}'",
         "kubectl scale deploy producer -n default --replicas 3",
         "SELECT count(*) FROM tickets;",
     ):
         assert expected in notes
 
 
-def test_should_state_in_the_notes_exactly_what_the_writer_role_may_do() -> None:
-    """NOTES.txt says the jobs use the writer role, with exactly core.migrations' privileges."""
+def test_should_state_in_the_notes_exactly_what_each_role_may_do() -> None:
+    """NOTES.txt says the jobs use the writer role and the dashboard the reader role, each with
+    exactly core.migrations' privileges."""
     notes = render_notes()
-    assert "The Spark jobs connect as the least-privileged role tickets_writer" in notes
-    assert "no DDL, no DELETE, no TRUNCATE" in notes
+    writer_part, reader_part = notes.split("The dashboard connects as the read-only role tickets_reader")
+    assert "The Spark jobs connect as the least-privileged role tickets_writer" in writer_part
+    assert "no DDL, no DELETE, no TRUNCATE" in writer_part
+    assert _stated_privileges(writer_part) == WRITER_PRIVILEGES
+    assert _stated_privileges(reader_part) == READER_PRIVILEGES
+
+
+def _stated_privileges(notes: str) -> dict[str, tuple[str, ...]]:
+    """{table: privileges} from NOTES.txt's lines "  SELECT, INSERT  on t1, t2"."""
     stated: dict[str, tuple[str, ...]] = {}
     for privileges, tables in re.findall(r"^ +((?:[A-Z]+, )*[A-Z]+) +on (.+)$", notes, re.M):
         for table in tables.split(", "):
             stated[table] = tuple(privileges.split(", "))
-    assert stated == WRITER_PRIVILEGES
+    return stated
 
 
 def _load_schema() -> dict[str, Any]:

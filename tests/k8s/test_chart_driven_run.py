@@ -4,9 +4,9 @@ The rendered migrate Job, topic Job, producer and dashboard Deployments and both
 as they are (command, env, sparkConf, mainApplicationFile); only the in-cluster host
 names are mapped to the local broker and PostgreSQL, the image's paths to the repo,
 the Kubernetes master to local mode, and each secret reference, by its key, to the local
-password of that role (the owner's for the migrate Job, the writer's for the drivers).
-Tickets must land in the tables, and the dashboard, connected as the writer role, must show
-them. This proves the chart runs the code the way the tests
+password of that role (the owner's for the migrate Job, the writer's for the drivers, the
+reader's for the dashboard). Tickets must land in the tables, and the dashboard, connected as
+the read-only reader role, must show them. This proves the chart runs the code the way the tests
 do, with the Spark jobs connected as the least-privileged writer role. The topic Job, rendered
 for an external broker (externalKafka.bootstrapServers = the local broker), creates and grows
 its topic there with no mapping at all.
@@ -163,8 +163,10 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
         "postgresql": f"127.0.0.1:{postgres_server.port}",
     }
     password = postgres_server.password
-    # The chart's Secret keys -> the local passwords of the owner and of the writer.
-    passwords = secret_passwords(postgres_server.password, postgres_server.writer_password)
+    # The chart's Secret keys -> the local passwords of the owner, the writer and the reader.
+    passwords = secret_passwords(
+        postgres_server.password, postgres_server.writer_password, postgres_server.reader_password
+    )
     # No PGPASSFILE either: every password must come from the chart's secret references.
     base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE")}
     # The image's SPARK_HOME, PYSPARK_PYTHON and PYTHONPATH, here: pyspark's own and this venv.
@@ -266,6 +268,7 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
         before = rows(url, password, count)[0][0]
         dashboard = containers(find(objects, "Deployment", "dashboard"))[0]
         dashboard_env = local_env(env_of(dashboard), addresses, passwords)
+        assert dashboard_env["DATABASE_URL"] == url.replace("//tickets@", f"//{postgres_server.reader}@", 1)
         logs["dashboard"] = open(tmp_path / "dashboard.log", "w")  # noqa: SIM115
         processes.append(
             (

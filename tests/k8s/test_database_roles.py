@@ -1,9 +1,10 @@
-"""The Spark jobs reach PostgreSQL as the least-privileged writer role, never as the owner.
+"""The Spark jobs reach PostgreSQL as the least-privileged writer role, the dashboard as the
+read-only reader role, neither as the owner.
 
 Only PostgreSQL itself and the migrate Job get the owner's password; the migrate Job also gets
-the writer's role and password, to create the role and grant it core.migrations'
-WRITER_PRIVILEGES. Checked with the default values and with an existing Secret of custom keys
-and another writer role (conftest.CUSTOM_VALUES).
+the writer's and the reader's roles and passwords, to create the roles and grant them
+core.migrations' WRITER_PRIVILEGES and READER_PRIVILEGES. Checked with the default values and
+with an existing Secret of custom keys and other roles (conftest.CUSTOM_VALUES).
 """
 
 from __future__ import annotations
@@ -27,19 +28,40 @@ class Auth:
 
     owner: str
     writer: str
+    reader: str
     secret: str
     owner_key: str
     writer_key: str
+    reader_key: str
 
     def ref(self, key: str) -> dict[str, Any]:
         return {"secretKeyRef": {"name": self.secret, "key": key}}
 
 
 CASES = {
-    "default values": (None, Auth("tickets", "tickets_writer", "postgresql", "password", "writer-password")),
+    "default values": (
+        None,
+        Auth(
+            "tickets",
+            "tickets_writer",
+            "tickets_reader",
+            "postgresql",
+            "password",
+            "writer-password",
+            "reader-password",
+        ),
+    ),
     "custom values": (
         CUSTOM_VALUES,
-        Auth("tickets", "pipeline_writer", "pipeline-db", "db-password", "db-writer-password"),
+        Auth(
+            "tickets",
+            "pipeline_writer",
+            "pipeline_reader",
+            "pipeline-db",
+            "db-password",
+            "db-writer-password",
+            "db-reader-password",
+        ),
     ),
 }
 
@@ -82,27 +104,41 @@ def test_should_connect_the_spark_jobs_as_the_writer_role_never_as_the_owner(
         assert "env" not in app["spec"]["executor"], name
 
 
-def test_should_give_the_migrate_job_the_writers_role_and_password(
+def test_should_connect_the_dashboard_as_the_reader_role(case: tuple[list[dict], Auth]) -> None:
+    """Should connect the dashboard as the read-only reader role, with the reader's key only."""
+    objects, auth = case
+    dashboard = find(objects, "Deployment", "dashboard")
+    env = env_of(containers(dashboard)[0])
+    assert urlsplit(env["DATABASE_URL"]).username == auth.reader
+    assert env["PGPASSWORD"] == auth.ref(auth.reader_key)
+    assert _secret_refs(dashboard) == [{"name": auth.secret, "key": auth.reader_key}]
+
+
+def test_should_give_the_migrate_job_the_writers_and_readers_roles_and_passwords(
     case: tuple[list[dict], Auth],
 ) -> None:
-    """Should give the migrate Job the writer's role and password: it connects as the owner
-    (DATABASE_URL, PGPASSWORD) and gets DATABASE_WRITER_ROLE and DATABASE_WRITER_PASSWORD from
-    the writer's key, which core.migrate reads to create the role and grant it."""
+    """Should give the migrate Job the writer's and the reader's roles and passwords: it connects
+    as the owner (DATABASE_URL, PGPASSWORD) and gets DATABASE_WRITER_ROLE/_PASSWORD and
+    DATABASE_READER_ROLE/_PASSWORD from their keys, which core.migrate reads to create the roles
+    and grant them."""
     objects, auth = case
     migrate = env_of(containers(find(objects, "Job", "postgresql-migrate"))[0])
     assert urlsplit(migrate["DATABASE_URL"]).username == auth.owner
     assert migrate["PGPASSWORD"] == auth.ref(auth.owner_key)
     assert migrate["DATABASE_WRITER_ROLE"] == auth.writer
     assert migrate["DATABASE_WRITER_PASSWORD"] == auth.ref(auth.writer_key)
+    assert migrate["DATABASE_READER_ROLE"] == auth.reader
+    assert migrate["DATABASE_READER_PASSWORD"] == auth.ref(auth.reader_key)
     plain = {k: v for k, v in migrate.items() if isinstance(v, str)}
-    assert load(MigrateSettings, [], environ=plain).writer_role == auth.writer
+    settings = load(MigrateSettings, [], environ=plain)
+    assert (settings.writer_role, settings.reader_role) == (auth.writer, auth.reader)
 
 
 def test_should_hand_the_owners_password_only_to_postgresql_and_the_migrate_job(
     case: tuple[list[dict], Auth],
 ) -> None:
     """Should read the owner's password only in the PostgreSQL server and the migrate Job; the
-    drivers, their waits, the helm test and the dashboard get the writer's."""
+    drivers, their waits and the helm test get the writer's, the dashboard the reader's."""
     objects, auth = case
     readers = {
         f"{obj['kind']}/{obj['metadata']['name']}": {ref["key"] for ref in _secret_refs(obj)}
@@ -111,11 +147,11 @@ def test_should_hand_the_owners_password_only_to_postgresql_and_the_migrate_job(
     }
     assert readers == {
         "StatefulSet/postgresql": {auth.owner_key},
-        "Job/postgresql-migrate": {auth.owner_key, auth.writer_key},
+        "Job/postgresql-migrate": {auth.owner_key, auth.writer_key, auth.reader_key},
         "SparkApplication/enrichment": {auth.writer_key},
         "SparkApplication/aggregation": {auth.writer_key},
         "Pod/test-tickets-reach-postgresql": {auth.writer_key},
-        "Deployment/dashboard": {auth.writer_key},
+        "Deployment/dashboard": {auth.reader_key},
     }
 
 
@@ -146,12 +182,40 @@ def test_should_wait_for_the_writers_right_to_insert_before_starting_a_driver(
             },
             "writerPasswordKey must differ from userPasswordKey",
         ),
+        ({"readerUsername": "tickets"}, "readerUsername must differ from postgresql.auth.username"),
+        (
+            {"readerUsername": "tickets_writer"},
+            "readerUsername must differ from postgresql.auth.writerUsername",
+        ),
+        (
+            {
+                "secretKeys": {
+                    "userPasswordKey": "password",
+                    "writerPasswordKey": "w",
+                    "readerPasswordKey": "w",
+                }
+            },
+            "readerPasswordKey must differ from userPasswordKey and writerPasswordKey",
+        ),
+        (
+            {"secretKeys": {"userPasswordKey": "p", "writerPasswordKey": "w", "readerPasswordKey": "p"}},
+            "readerPasswordKey must differ from userPasswordKey and writerPasswordKey",
+        ),
     ],
-    ids=["writer is the owner", "one key for both passwords", "one key in an existing Secret"],
+    ids=[
+        "writer is the owner",
+        "one key for both passwords",
+        "one key in an existing Secret",
+        "reader is the owner",
+        "reader is the writer",
+        "reader shares the writer's key",
+        "reader shares the owner's key",
+    ],
 )
-def test_should_refuse_a_writer_that_shares_the_owners_role_or_key(auth: dict, message: str) -> None:
-    """Should fail the render when the writer is the owner (migrate would reset the owner's
-    password) or when both passwords would live under one key."""
+def test_should_refuse_roles_that_share_a_role_or_key(auth: dict, message: str) -> None:
+    """Should fail the render when the writer or the reader is the owner, or the reader is the
+    writer (migrate would reset one's password and grants to the other's), or when two passwords
+    would live under one key."""
     with pytest.raises(HelmError) as failure:
         render_chart({"postgresql": {"auth": auth}})
     assert message in failure.value.stderr

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.migrations import WRITER_PRIVILEGES
+from core.migrations import READER_PRIVILEGES, WRITER_PRIVILEGES
 from tests.readme import KUBERNETES_SECTION, tear_down_commands
 
 from .render import REPO_ROOT, containers, find, of_kind, render_chart
@@ -64,23 +64,33 @@ def test_should_exec_into_the_postgresql_pod_and_read_its_secret():
     assert "kubectl get secret postgresql" in KUBERNETES_SECTION
 
 
-def test_should_read_both_passwords_from_the_keys_of_the_secret():
-    """The README reads the owner's and the writer's password from the Secret's two keys."""
+def test_should_read_each_password_from_the_keys_of_the_secret():
+    """The README reads the owner's, the writer's and the reader's password from the Secret's keys."""
     secret = find(render_chart(), "Secret", "postgresql")
-    for key in ("password", "writer-password"):
+    assert set(secret["data"]) == {"password", "writer-password", "reader-password"}
+    for key in secret["data"]:
         assert key in secret["data"]
         command = f"kubectl get secret postgresql -o jsonpath='{{.data.{key}}}' | base64 -d"
         assert command in KUBERNETES_SECTION
 
 
-def test_should_state_exactly_what_the_writer_role_may_do():
-    """The Kubernetes section lists core.migrations' WRITER_PRIVILEGES for the jobs' role."""
+def test_should_state_exactly_what_each_role_may_do():
+    """The Kubernetes section lists core.migrations' WRITER_PRIVILEGES for the jobs' role and
+    READER_PRIVILEGES for the dashboard's."""
+    _, writer_part = KUBERNETES_SECTION.split("`tickets_writer` may:\n", 1)
+    writer_part, reader_part = writer_part.split("`tickets_reader` may:\n", 1)
+    assert _stated_privileges(writer_part) == WRITER_PRIVILEGES
+    assert "no DDL, no DELETE, no TRUNCATE" in writer_part
+    assert _stated_privileges(reader_part.strip().split("\n\n", 1)[0]) == READER_PRIVILEGES
+
+
+def _stated_privileges(text: str) -> dict[str, tuple[str, ...]]:
+    """{table: privileges} from a README list: "- SELECT and INSERT on `t1` and `t2`;"."""
     stated: dict[str, tuple[str, ...]] = {}
-    for privileges, tables in re.findall(r"^- ([A-Z, ]+ and [A-Z]+) on (`.+`);$", KUBERNETES_SECTION, re.M):
+    for privileges, tables in re.findall(r"^- ([A-Z]+(?:(?:, | and )[A-Z]+)*) on (`.+`);$", text, re.M):
         for table in re.findall(r"`(\w+)`", tables):
             stated[table] = tuple(re.split(r", | and ", privileges))
-    assert stated == WRITER_PRIVILEGES
-    assert "no DDL, no DELETE, no TRUNCATE" in KUBERNETES_SECTION
+    return stated
 
 
 def test_should_install_the_chart_with_the_release_name_of_the_readme():

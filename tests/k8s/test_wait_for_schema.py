@@ -43,7 +43,9 @@ def _wait_container(postgres_server, database: str) -> tuple[list[str], dict[str
     server (host, port, database) with its secret reference resolved by key."""
     app = find(render_chart(), "SparkApplication", "enrichment")
     (wait,) = app["spec"]["driver"]["initContainers"]
-    passwords = secret_passwords(postgres_server.password, postgres_server.writer_password)
+    passwords = secret_passwords(
+        postgres_server.password, postgres_server.writer_password, postgres_server.reader_password
+    )
     env = {}
     for name, value in env_of(wait).items():
         env[name] = passwords[value["secretKeyRef"]["key"]] if isinstance(value, dict) else value

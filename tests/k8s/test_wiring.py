@@ -49,9 +49,9 @@ from .render import (
 OUTPUT_TABLES = {TABLES.tickets, TABLES.rejected, TABLES.aggregation}
 JOB_SETTINGS = {"enrichment": EnrichmentSettings, "aggregation": AggregationSettings}
 # Passwords are never settings (no flag, no settings field): libpq reads PGPASSWORD itself, and
-# core.migrate reads DATABASE_WRITER_PASSWORD from the environment. The chart may set them only
-# as secret references.
-PASSWORD_ENV = {"PGPASSWORD", "DATABASE_WRITER_PASSWORD"}
+# core.migrate reads DATABASE_WRITER_PASSWORD and DATABASE_READER_PASSWORD from the environment.
+# The chart may set them only as secret references.
+PASSWORD_ENV = {"PGPASSWORD", "DATABASE_WRITER_PASSWORD", "DATABASE_READER_PASSWORD"}
 HOST = re.compile(
     r"(?P<labels>[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)"
     r"\.svc\.cluster\.local(:(?P<port>\d+))?"
@@ -233,12 +233,14 @@ def test_should_point_every_database_client_at_the_pipeline_database(
     rendered: list[dict],
 ) -> None:
     """DATABASE_URL and PG* env name the PostgreSQL Service and its database; the migrate Job
-    connects as the owner the server creates, every other client as the writer role that the
-    migrate Job creates."""
+    connects as the owner the server creates, the dashboard as the reader role and every other
+    client as the writer role, both of which the migrate Job creates."""
     server = env_of(containers(find(rendered, "StatefulSet", "postgresql"))[0])
     migrate = env_of(containers(find(rendered, "Job", "postgresql-migrate"))[0])
     owner, writer = server["POSTGRES_USER"], migrate["DATABASE_WRITER_ROLE"]
-    assert writer != owner
+    reader = migrate["DATABASE_READER_ROLE"]
+    assert len({owner, writer, reader}) == 3
+    role_of = {"Job/postgresql-migrate": owner, "Deployment/dashboard": reader}
     expected = f"postgresql.{NAMESPACE}.svc.cluster.local"
     urls = {
         owner_name: env_of(holder)["DATABASE_URL"]
@@ -254,7 +256,7 @@ def test_should_point_every_database_client_at_the_pipeline_database(
     for owner_name, url in urls.items():
         parts = urlsplit(url)
         assert (parts.scheme, parts.hostname, parts.port) == ("postgresql", expected, 5432)
-        assert parts.username == (owner if owner_name.startswith("Job/") else writer), owner_name
+        assert parts.username == role_of.get(owner_name, writer), owner_name
         assert parts.password is None
         assert parts.path == f"/{server['POSTGRES_DB']}"
     psql_clients = [env_of(containers(find(rendered, "Pod", "test-tickets-reach-postgresql"))[0])]
@@ -429,8 +431,8 @@ def _assert_passwords_are_secret_references(env: Mapping[str, Any], settings_cla
 
 def test_should_set_only_env_vars_the_applications_declare(rendered: list[dict]) -> None:
     """Every env var the chart sets is a setting of the program it runs, or a password
-    (PGPASSWORD, DATABASE_WRITER_PASSWORD) given as a secret reference; the producer, the topic
-    Job and the drivers get all of their Kubernetes interface."""
+    (PASSWORD_ENV) given as a secret reference; the producer, the topic Job and the drivers get
+    all of their Kubernetes interface."""
     producer = env_of(containers(find(rendered, "Deployment", "producer"))[0])
     assert set(producer) == PRODUCER_ENV
     assert set(producer) <= _declared_env(ProducerSettings)
