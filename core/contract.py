@@ -3,21 +3,63 @@
 The producer builds tickets from it, the Spark jobs derive their validation
 expressions from it (jobs/validation.py), and the SQL DDL is generated from it
 (core/migrations.py). Change a field, an enum or a route here and only here.
+
+A record is valid only if Python, Spark and PostgreSQL all read it the same way and
+PostgreSQL can store every value of it. Where one of the three refuses or changes a
+value, the contract decides, and both twins (decode_ticket here, jobs/validation.py
+in Spark) reject it with the same reason at the same step:
+
+- The JSON text. Spark's parser (Jackson) refuses a text nested deeper than
+  MAX_JSON_DEPTH, a number of more than MAX_NUMBER_DIGITS digits, or a field name of
+  more than MAX_NAME_CHARS characters; Python's json would accept them (or raise
+  RecursionError on deep nesting): the twin refuses them too, as "not JSON".
+- Lone surrogates. A JSON escape such as \\ud800 that is not half of a pair is valid
+  JSON, but no Unicode scalar value: Python keeps it (and cannot encode it to UTF-8),
+  Spark turns it into "?". Any such escape in the record: "lone surrogate escape".
+- NUL. "\\u0000" is valid JSON, and Python and Spark keep it, but PostgreSQL's text
+  cannot hold it: "NUL character in <field>", for every field.
+- Formats (ticket_id, client_id, created_at) match the whole text: Java's "$" also
+  matches before a final \\r, \\u2028 or \\u2029, Python's before a final \\n.
+- Blank requests. Spark's trim() strips spaces only, Python's strip() every Unicode
+  space: a request made only of BLANK_CHARACTERS (Python's str.isspace set, listed)
+  is "empty request".
+- created_at. Its offset lies within +-18:00 with minutes below 60 (Java's limit;
+  Python accepts up to 23:59 and minute 60), and the instant within CREATED_AT_RANGE,
+  from 1900 to 9999-12-30 in UTC (Spark parses year 0, which Python and PostgreSQL
+  refuse; Python cannot shift 9999-12-31 into a zone east of UTC, and PySpark's own
+  conversion fails near year 1). Outside: "bad timestamp: created_at".
+- Reasons quote at most QUOTE_CHARS characters of the record, with every control
+  character (C0, DEL, C1) as "?", so that a reason is short and always storable.
+
+ticket_id is a lowercase canonical UUID, which PostgreSQL's uuid prints back as it
+was received; text is UTF-8 end to end (the database encoding is checked by
+core.postgres), and rows reach PostgreSQL by COPY in CSV, every string quoted.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 __all__ = [
+    "BLANK_CHARACTERS",
     "CREATED_AT_FORMAT_SPARK",
     "CREATED_AT_PATTERN",
+    "CREATED_AT_RANGE",
+    "ESCAPED_BACKSLASH",
     "FIELDS",
+    "LONE_SURROGATE_ESCAPE",
+    "MAX_JSON_DEPTH",
+    "MAX_NAME_CHARS",
+    "MAX_NUMBER_DIGITS",
     "MAX_RAW_BYTES",
+    "QUOTE_CHARS",
+    "QUOTE_UNSAFE",
     "TABLES",
     "TOPIC",
     "TYPE_TEAMS",
@@ -26,6 +68,7 @@ __all__ = [
     "Priority",
     "TicketType",
     "decode_ticket",
+    "quote",
     "reason_label",
     "reject_reason",
     "team_for",
@@ -58,18 +101,49 @@ TYPE_TEAMS: dict[TicketType, str] = {
     TicketType.QUESTION: "Support Information",
 }
 
+# Formats match the whole text (re.fullmatch here; \A...\z in Spark).
 # A lowercase canonical UUID, as str(uuid.uuid4()) writes it.
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-CLIENT_ID_PATTERN = r"^CLI-[0-9]{6}$"
-# UTC ISO-8601 with milliseconds and an offset: 2026-11-28T10:45:59.123+00:00 (or Z).
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+CLIENT_ID_PATTERN = r"CLI-[0-9]{6}"
+# ISO-8601 with milliseconds and an offset: 2026-11-28T10:45:59.123+00:00 (or Z); the
+# offset within +-18:00, as java.time.ZoneOffset allows.
 CREATED_AT_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}(Z|[+-][0-9]{2}:[0-9]{2})$"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}"
+    r"(?:Z|[+-](?:(?:0[0-9]|1[0-7]):[0-5][0-9]|18:00))"
 )
 # The same format as a Spark datetime pattern; XXX accepts both Z and +hh:mm.
 CREATED_AT_FORMAT_SPARK = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
+# The instants a ticket may be created at. Python, Spark and PostgreSQL all hold them in
+# every time zone (Python has no year 0 or 10000 to shift into), and none is before 1900,
+# so no calendar rebasing (Spark's pre-1582 dates) and no local mean time apply.
+CREATED_AT_RANGE = (
+    datetime(1900, 1, 1, tzinfo=UTC),
+    datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC),
+)
 MAX_REQUEST_CHARS = 4000
+# What a blank request may consist of: Python's str.isspace() characters, listed.
+BLANK_CHARACTERS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 # Records larger than this are rejected before any parsing.
 MAX_RAW_BYTES = 64 * 1024
+# The limits of Spark's JSON parser (Jackson's StreamReadConstraints, measured on Spark
+# with the twins' agreement tests). Spark parses the record inside an array, one level
+# more than the record's own: so a record may nest 999 levels.
+MAX_JSON_DEPTH = 999
+MAX_NUMBER_DIGITS = 1000
+MAX_NAME_CHARS = 50_000
+# A \uXXXX escape of a surrogate that is not half of a pair, in a text whose escaped
+# backslashes (\\) were removed first, so that every \u left starts an escape.
+ESCAPED_BACKSLASH = r"\\\\"
+LONE_SURROGATE_ESCAPE = (
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+# A reason quotes at most this many characters of a record, each control character as "?".
+QUOTE_CHARS = 40
+QUOTE_UNSAFE = r"[\x00-\x1f\x7f-\x9f]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +193,7 @@ def decode_ticket(raw: bytes | None) -> tuple[dict | None, str | None]:
 
     The pure-Python twin of the Spark validation (jobs/validation.py): same checks,
     same order, same reasons; tests/jobs/test_validation.py checks that they agree.
+    It never raises, whatever the bytes.
     """
     if raw is None:
         return None, "null value (tombstone)"
@@ -130,12 +205,106 @@ def decode_ticket(raw: bytes | None) -> tuple[dict | None, str | None]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None, "invalid UTF-8"
-    try:
-        ticket = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
-    except ValueError:
+    ticket = _parse_json(text)
+    if ticket is _NOT_JSON:
         return None, "not JSON"
+    if _has_lone_surrogate(text):
+        return None, "lone surrogate escape"
     reason = validate_ticket(ticket)
     return (None, reason) if reason else (ticket, None)
+
+
+def quote(value: str, chars: int = QUOTE_CHARS) -> str:
+    """What a reason quotes of a text: its first `chars` characters, controls as "?"."""
+    return re.sub(QUOTE_UNSAFE, "?", value[:chars])
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """Whether a JSON text escapes a surrogate that is not half of a pair (\\ud800)."""
+    if "\\u" not in text:
+        return False
+    return re.search(LONE_SURROGATE_ESCAPE, re.sub(ESCAPED_BACKSLASH, "", text)) is not None
+
+
+_NOT_JSON = object()
+
+
+def _parse_json(text: str) -> object:
+    """The JSON value of `text`, or _NOT_JSON where Python's or Spark's parser refuses it."""
+    opened = text.count("[") + text.count("{")
+    if opened > MAX_JSON_DEPTH and _nesting_depth(text) > MAX_JSON_DEPTH:
+        return _NOT_JSON
+    try:
+        with _recursion_room(opened):
+            return json.loads(
+                text,
+                object_pairs_hook=_object,
+                parse_constant=_no_constant,
+                parse_int=_integer,
+                parse_float=_decimal,
+            )
+    except ValueError:
+        return _NOT_JSON
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in a JSON text, strings skipped."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@contextmanager
+def _recursion_room(levels: int):
+    """Room on Python's stack for json's recursive parser, as deep as Spark's allows."""
+    limit = sys.getrecursionlimit()
+    if levels > limit // 2:
+        sys.setrecursionlimit(limit + levels + 100)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("duplicate key")
+    if any(len(k) > MAX_NAME_CHARS for k in keys):
+        raise ValueError("field name too long")
+    return dict(pairs)
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise ValueError("number too long")
+    return int(digits)
+
+
+def _decimal(literal: str) -> float:
+    """A number with a fraction or an exponent; Jackson counts the digits of its integer part
+    (none for a lone 0), fraction and exponent together."""
+    mantissa, _, exponent = literal.lstrip("-").lower().partition("e")
+    integer, _, fraction = mantissa.partition(".")
+    digits = (0 if integer == "0" else len(integer)) + len(fraction) + len(exponent.lstrip("+-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise ValueError("number too long")
+    return float(literal)
 
 
 def reject_reason(raw: bytes | None) -> str | None:
@@ -152,13 +321,6 @@ def reason_label(reason: str) -> str:
     "unknown type: bug" -> "unknown type"; a reason naming one of FIELDS is kept whole."""
     head = reason.split(": ", 1)[0]
     return head if head in _DETAILED_REASONS else reason
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError("duplicate key")
-    return dict(pairs)
 
 
 def _no_constant(name: str) -> None:
@@ -178,7 +340,7 @@ def validate_ticket(ticket: object) -> str | None:
             return f"missing field: {field.name}"
     extra = sorted(set(ticket) - set(FIELD_NAMES))
     if extra:
-        return f"unexpected field: {extra[0]}"
+        return f"unexpected field: {quote(extra[0])}"
     for field in FIELDS:
         reason = _field_error(field, ticket[field.name])
         if reason:
@@ -191,24 +353,26 @@ def _field_error(field: Field, value: object) -> str | None:
         return f"null field: {field.name}"
     if not isinstance(value, str):
         return f"wrong type for {field.name}: expected string"
+    if "\x00" in value:
+        return f"NUL character in {field.name}"
     if field.max_chars is not None and len(value) > field.max_chars:
         return f"{field.name} too long"
-    if field.name == "request" and not value.strip():
+    if field.name == "request" and not value.strip(BLANK_CHARACTERS):
         return "empty request"
     if field.allowed is not None and value not in field.allowed:
-        return f"unknown {field.name}: {value[:40]}"
+        return f"unknown {field.name}: {quote(value)}"
     if field.is_timestamp and not _is_timestamp(value):
         return f"bad timestamp: {field.name}"
-    if field.pattern is not None and not re.search(field.pattern, value):
+    if field.pattern is not None and not re.fullmatch(field.pattern, value):
         return f"bad format: {field.name}"
     return None
 
 
 def _is_timestamp(value: str) -> bool:
-    if not re.search(CREATED_AT_PATTERN, value):
+    if not re.fullmatch(CREATED_AT_PATTERN, value):
         return False
     try:
-        datetime.fromisoformat(value)
-    except ValueError:
+        instant = datetime.fromisoformat(value).astimezone(UTC)
+    except (ValueError, OverflowError):
         return False
-    return True
+    return CREATED_AT_RANGE[0] <= instant <= CREATED_AT_RANGE[1]

@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 
+from jobs.dead_letters import RecordReader, refused_letters, store_dead_letters
 from jobs.metrics import JobMetrics
-from jobs.postgres_sink import WINNER_ORDER, BatchTransaction, count_new_tickets
+from jobs.postgres_sink import WINNER_ORDER, BatchTransaction, count_new_tickets, write_isolating
 from jobs.progress import BatchClock
 from jobs.settings import AggregationSettings
 from jobs.streaming import JobSpec, run_main
@@ -48,6 +49,19 @@ def batch_writer(settings: AggregationSettings, metrics: JobMetrics):
     """The foreachBatch function of verdicts (`verdicts`): count new tickets per type in one
     transaction."""
     transaction = BatchTransaction(settings.database_url, "aggregation", settings.db_retry_seconds)
+    reader = RecordReader(settings.bootstrap_servers)
+
+    def count(cur, tickets: pa.Table) -> tuple[dict[str, int], int]:
+        """Count the tickets; those PostgreSQL refuses go to the dead letters, uncounted, in the
+        same transaction (as the enrichment job's, the same position: stored once)."""
+        parts, refused = write_isolating(cur, tickets, count_new_tickets)
+        added: dict[str, int] = {}
+        for part in parts:
+            for kind, n in part.items():
+                added[kind] = added.get(kind, 0) + n
+        if refused:
+            store_dead_letters(cur, refused_letters(settings.topic, tickets, refused, reader))
+        return {kind: n for kind, n in added.items() if n}, len(refused)
 
     def write(verdicts_df: DataFrame, batch_id: int) -> None:
         clock = BatchClock()
@@ -57,12 +71,13 @@ def batch_writer(settings: AggregationSettings, metrics: JobMetrics):
         tickets = countable(batch)
         clock.spark_finished()
         metrics.batch_read(batch)
-        added = transaction.run(lambda cur: count_new_tickets(cur, tickets)) if tickets.num_rows else {}
+        added, refused = transaction.run(lambda cur: count(cur, tickets)) if tickets.num_rows else ({}, 0)
         clock.postgres_finished()
         new = sum(n for n in added.values() if n > 0)
         metrics.batch_committed(
             new=new,
-            already_stored=tickets.num_rows - new,
+            already_stored=tickets.num_rows - refused - new,
+            refused=refused,
             created_at=pc.filter(batch["created_at"], pc.is_null(batch["reason"])),
             spark_seconds=clock.spark_seconds,
             postgres_seconds=clock.postgres_seconds,
@@ -70,7 +85,11 @@ def batch_writer(settings: AggregationSettings, metrics: JobMetrics):
         if tickets.num_rows == 0:
             return
         summary = ", ".join(f"{t} {n:+d}" for t, n in sorted(added.items())) or "nothing new"
-        print(f"batch {batch_id}: {tickets.num_rows} valid tickets, {summary} {clock.summary()}", flush=True)
+        refusals = f", {refused} refused by PostgreSQL" if refused else ""
+        print(
+            f"batch {batch_id}: {tickets.num_rows} valid tickets, {summary}{refusals} {clock.summary()}",
+            flush=True,
+        )
 
     return write
 

@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.dead_letters import REJECTED_COLUMNS, RecordReader, refused_letters, store_dead_letters
 from jobs.metrics import JobMetrics
-from jobs.postgres_sink import BatchTransaction, insert_rejected, insert_tickets
+from jobs.postgres_sink import BatchTransaction, Written, insert_tickets, write_isolating
 from jobs.progress import BatchClock
 from jobs.settings import EnrichmentSettings
 from jobs.streaming import JobSpec, run_main
@@ -28,7 +29,6 @@ from jobs.validation import KAFKA_COLUMNS, TICKET_COLUMNS, classify
 __all__ = ["REJECTED_COLUMNS", "STORED_COLUMNS", "enrich", "main"]
 
 STORED_COLUMNS = (*TICKET_COLUMNS, *KAFKA_COLUMNS, "enriched_at")
-REJECTED_COLUMNS = (*KAFKA_COLUMNS, "reason", "raw_key_hex", "raw_value_hex")
 _REQUEST_PREVIEW_CHARS = 70
 
 
@@ -73,6 +73,18 @@ def format_ticket(row: dict) -> str:
 def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
     """The foreachBatch function of enriched records (`enrich`): store, print a sample."""
     transaction = BatchTransaction(settings.database_url, "enrichment", settings.db_retry_seconds)
+    reader = RecordReader(settings.bootstrap_servers)
+
+    def store(cur, valid: pa.Table, rejected: pa.Table) -> tuple[Written, int, int]:
+        """Tickets, rejects, and the tickets PostgreSQL refuses as dead letters: one transaction."""
+        parts, refused = write_isolating(cur, valid, insert_tickets)
+        written = Written(sum(p.inserted for p in parts), sum(p.replaced for p in parts))
+        rejected_stored = store_dead_letters(cur, rejected)
+        if refused:
+            rejected_stored += store_dead_letters(
+                cur, refused_letters(settings.topic, valid, refused, reader)
+            )
+        return written, rejected_stored, len(refused)
 
     def write(enriched_df: DataFrame, batch_id: int) -> None:
         clock = BatchClock()
@@ -83,21 +95,21 @@ def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
         valid, rejected = split(enriched, enriched_at)
         clock.spark_finished()
         metrics.batch_read(enriched)
-        written, rejected_stored = transaction.run(
-            lambda cur: (insert_tickets(cur, valid), insert_rejected(cur, rejected))
-        )
+        written, rejected_stored, refused = transaction.run(lambda cur: store(cur, valid, rejected))
         clock.postgres_finished()
         metrics.batch_committed(
             new=written.inserted,
-            already_stored=valid.num_rows - written.inserted,
+            already_stored=valid.num_rows - refused - written.inserted,
+            refused=refused,
             created_at=valid["created_at"],
             spark_seconds=clock.spark_seconds,
             postgres_seconds=clock.postgres_seconds,
         )
         replaced = f", {written.replaced} replaced" if written.replaced else ""
+        refusals = f", {refused} refused by PostgreSQL" if refused else ""
         print(
             f"batch {batch_id}: {valid.num_rows} valid ({written.inserted} new{replaced}),"
-            f" {rejected.num_rows} rejected ({rejected_stored} new) {clock.summary()}",
+            f" {rejected.num_rows} rejected ({rejected_stored} new){refusals} {clock.summary()}",
             flush=True,
         )
         for row in valid.slice(0, settings.console_rows).to_pylist():

@@ -89,6 +89,12 @@ class JobMetrics:
             [*label, "outcome"],
             registry=registry,
         )
+        self._refused = Counter(
+            "ticket_pipeline_records_refused",
+            "Valid tickets that PostgreSQL refused to store, written to tickets_rejected instead",
+            label,
+            registry=registry,
+        ).labels(job)
         self._duration = Histogram(
             "ticket_pipeline_batch_duration_seconds",
             "Time of a micro-batch, by part: spark (read, validate, collect), postgres (the transaction)",
@@ -132,6 +138,7 @@ class JobMetrics:
         *,
         new: int,
         already_stored: int,
+        refused: int = 0,
         created_at: pa.ChunkedArray,
         spark_seconds: float,
         postgres_seconds: float,
@@ -141,6 +148,7 @@ class JobMetrics:
         self._batches.inc()
         self._stored.labels(self.job, "new").inc(new)
         self._stored.labels(self.job, "already_stored").inc(already_stored)
+        self._refused.inc(refused)
         created = (
             pc.cast(created_at, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
         )

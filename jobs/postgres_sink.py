@@ -4,6 +4,11 @@ Every write is idempotent by a natural key (ticket_id; topic/partition/offset fo
 rejects), so replaying a micro-batch after a crash changes nothing. A ticket_id sent
 more than once resolves to the same copy in both jobs (WINNER_ORDER). An unavailable
 database is retried with backoff, up to a deadline, before the batch fails.
+
+A row that PostgreSQL refuses (`is_refusal`: a data error, or a check or not-null
+violation) does not fail the batch: `write_isolating` finds it by bisection under a
+savepoint, writes the rest, and the job stores the refused row in `tickets_rejected`,
+all in the batch's one transaction.
 """
 
 from __future__ import annotations
@@ -20,16 +25,21 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg2 import sql
 
-from core.contract import TABLES
+from core.contract import TABLES, quote
 from core.postgres import DatabaseUnavailable, connect
 
 __all__ = [
+    "REFUSAL_REASON_CHARS",
     "WINNER_ORDER",
     "BatchTransaction",
+    "Refused",
     "Written",
     "count_new_tickets",
     "insert_rejected",
     "insert_tickets",
+    "is_refusal",
+    "refusal_reason",
+    "write_isolating",
 ]
 
 logger = logging.getLogger(__name__)
@@ -100,12 +110,80 @@ def copy_rows(cur, table: str, rows: pa.Table) -> None:
 
 
 def create_stage(cur, stage: str, like: str) -> None:
-    """A temporary staging table shaped like `like`, emptied at each commit."""
+    """A temporary staging table shaped like `like`, empty (it is emptied at each commit too,
+    and a batch written in parts must not see an earlier part's rows)."""
     cur.execute(
         sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         ).format(sql.Identifier(stage), sql.Identifier(like))
     )
+    _empty(cur, stage)
+
+
+def _empty(cur, stage: str) -> None:
+    cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(stage)))
+
+
+# SQLSTATEs that say "this data cannot be stored", as opposed to an outage or an expected
+# conflict: class 22 (data exception: out of range, bad encoding, NUL, bad input syntax),
+# not-null violation, check violation.
+_REFUSAL_CLASS = "22"
+_REFUSAL_CODES = ("23502", "23514")
+# The longest reason written for a refused row; it quotes PostgreSQL's message.
+REFUSAL_REASON_CHARS = 200
+_SAVEPOINT = "refusal_isolation"
+
+
+def is_refusal(error: psycopg2.Error) -> bool:
+    """Whether PostgreSQL refused the data itself (the rows can never be stored as they are)."""
+    code = error.pgcode or ""
+    return code.startswith(_REFUSAL_CLASS) or code in _REFUSAL_CODES
+
+
+def refusal_reason(error: psycopg2.Error) -> str:
+    """'refused by PostgreSQL: 22008 date/time field value out of range: ...', short and
+    free of control characters, so that the reason itself is always storable."""
+    message = error.diag.message_primary or str(error).strip().splitlines()[0]
+    return quote(f"refused by PostgreSQL: {error.pgcode} {message}", REFUSAL_REASON_CHARS)
+
+
+class Refused(NamedTuple):
+    """A row of a written table that PostgreSQL refused, and why."""
+
+    index: int
+    reason: str
+
+
+def write_isolating(
+    cur, rows: pa.Table, write: Callable[[psycopg2.extensions.cursor, pa.Table], T]
+) -> tuple[list[T], list[Refused]]:
+    """Run `write(cur, rows)`; where PostgreSQL refuses the data, halve the rows until each
+    refused row stands alone, and write all the others. Return the results of the parts
+    written and the refused rows (their index in `rows`), in order.
+
+    Each part runs under a savepoint, so a refused part leaves no trace in the transaction.
+    A batch that PostgreSQL accepts costs one savepoint more than a plain write.
+    """
+    results: list[T] = []
+    refused: list[Refused] = []
+    parts = [(0, rows.num_rows)]
+    while parts:
+        start, stop = parts.pop()
+        cur.execute(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            results.append(write(cur, rows.slice(start, stop - start)))
+        except psycopg2.Error as error:
+            if not is_refusal(error):
+                raise
+            cur.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            if stop - start == 1:
+                refused.append(Refused(start, refusal_reason(error)))
+            else:
+                middle = (start + stop) // 2
+                parts += [(middle, stop), (start, middle)]
+        else:
+            cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    return results, sorted(refused)
 
 
 def _winner_key(table: str) -> sql.Composable:
@@ -169,6 +247,7 @@ def insert_rejected(cur, rejected: pa.Table) -> int:
         " kafka_timestamp timestamptz, reason text, raw_key_hex text, raw_value_hex text)"
         " ON COMMIT DELETE ROWS"
     )
+    _empty(cur, "stage_rejected")
     copy_rows(cur, "stage_rejected", rejected)
     cur.execute(
         sql.SQL(
@@ -198,6 +277,7 @@ def count_new_tickets(cur, tickets: pa.Table) -> dict[str, int]:
         " kafka_partition integer, kafka_offset bigint)"
         " ON COMMIT DELETE ROWS"
     )
+    _empty(cur, "stage_counted")
     copy_rows(cur, "stage_counted", tickets)
     counted = sql.SQL(", ").join(map(sql.Identifier, ("ticket_id", "type", *WINNER_ORDER)))
     updated = sql.SQL(", ").join(map(sql.Identifier, ("type", *WINNER_ORDER, "counted_at")))

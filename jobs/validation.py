@@ -9,17 +9,24 @@ whole validation stays in the JVM.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from core.contract import (
+    BLANK_CHARACTERS,
     CREATED_AT_FORMAT_SPARK,
     CREATED_AT_PATTERN,
+    CREATED_AT_RANGE,
+    ESCAPED_BACKSLASH,
     FIELD_NAMES,
     FIELDS,
+    LONE_SURROGATE_ESCAPE,
     MAX_RAW_BYTES,
+    QUOTE_CHARS,
+    QUOTE_UNSAFE,
     TYPE_TEAMS,
     Field,
 )
@@ -35,33 +42,56 @@ def _lit(text: str) -> Column:
     return F.lit(text)
 
 
+def _matches_whole(text: Column, pattern: str) -> Column:
+    """Whether the whole text matches (Java's "$" would also match before a final \\r)."""
+    return text.rlike(f"\\A(?:{pattern})\\z")
+
+
+def _quote(text: Column) -> Column:
+    """core.contract.quote: the first QUOTE_CHARS characters, controls as "?"."""
+    return F.regexp_replace(F.substring(text, 1, QUOTE_CHARS), QUOTE_UNSAFE, "?")
+
+
+def _has_lone_surrogate(text: Column) -> Column:
+    """core.contract._has_lone_surrogate, on the record's text."""
+    unescaped = F.regexp_replace(text, ESCAPED_BACKSLASH, "")
+    return text.contains("\\u") & unescaped.rlike(LONE_SURROGATE_ESCAPE)
+
+
+def _micros(instant) -> int:
+    return (instant - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _field_rules(field: Field, kind: Column, text: Column) -> list[tuple[Column, Column]]:
     """(condition, reason) pairs for one field, in contract order; `kind` is its JSON type."""
     rules = [
         (kind == "VOID", _lit(f"null field: {field.name}")),
         (kind != "STRING", _lit(f"wrong type for {field.name}: expected string")),
+        (text.contains("\x00"), _lit(f"NUL character in {field.name}")),
     ]
     if field.max_chars is not None:
         rules.append((F.char_length(text) > field.max_chars, _lit(f"{field.name} too long")))
     if field.name == "request":
-        rules.append((F.trim(text) == "", _lit("empty request")))
+        rules.append((F.trim(text, _lit(BLANK_CHARACTERS)) == "", _lit("empty request")))
     if field.allowed is not None:
-        rules.append(
-            (
-                ~text.isin(*field.allowed),
-                F.concat(_lit(f"unknown {field.name}: "), F.substring(text, 1, 40)),
-            )
-        )
+        rules.append((~text.isin(*field.allowed), F.concat(_lit(f"unknown {field.name}: "), _quote(text))))
     if field.is_timestamp:
-        bad = ~text.rlike(CREATED_AT_PATTERN) | _to_timestamp(text).isNull()
+        bad = ~_matches_whole(text, CREATED_AT_PATTERN) | _to_timestamp(text).isNull()
         rules.append((bad, _lit(f"bad timestamp: {field.name}")))
     if field.pattern is not None:
-        rules.append((~text.rlike(field.pattern), _lit(f"bad format: {field.name}")))
+        rules.append((~_matches_whole(text, field.pattern), _lit(f"bad format: {field.name}")))
     return rules
 
 
 def _to_timestamp(text: Column) -> Column:
-    return F.try_to_timestamp(text, _lit(CREATED_AT_FORMAT_SPARK))
+    """The instant of a created_at text; NULL when it does not parse or lies outside
+    CREATED_AT_RANGE (Spark parses year 0, which Python and PostgreSQL refuse)."""
+    instant = F.try_to_timestamp(text, _lit(CREATED_AT_FORMAT_SPARK))
+    earliest, latest = (_micros(bound) for bound in CREATED_AT_RANGE)
+    return F.when(F.unix_micros(instant).between(earliest, latest), instant)
 
 
 def _first_match(rules: list[tuple[Column, Column]]) -> Column:
@@ -137,9 +167,10 @@ def _stages() -> tuple[tuple[Column | str, ...], ...]:
         ),
         (~F.is_valid_utf8(F.col("raw_value").cast("string")), _lit("invalid UTF-8")),
         (F.col("_json").isNull(), _lit("not JSON")),
+        (_has_lone_surrogate(F.col("raw_value").cast("string")), _lit("lone surrogate escape")),
         (F.col("_map").isNull(), _lit("not a JSON object")),
         *[(raw[f.name].isNull(), _lit(f"missing field: {f.name}")) for f in FIELDS],
-        (F.size(unexpected) > 0, F.concat(_lit("unexpected field: "), F.array_min(unexpected))),
+        (F.size(unexpected) > 0, F.concat(_lit("unexpected field: "), _quote(F.array_min(unexpected)))),
     ]
     for field in FIELDS:
         rules.extend(_field_rules(field, kind[field.name], text[field.name]))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.contract import (
     FIELD_NAMES,
+    MAX_JSON_DEPTH,
     MAX_RAW_BYTES,
     TYPE_TEAMS,
     Priority,
@@ -20,20 +21,9 @@ from core.contract import (
     validate_ticket,
 )
 from producer.generator import TicketGenerator, encode
+from tests.core.strategies import EDGE_RECORDS, VALID, VALID_EDGES, records, with_
 
-VALID = {
-    "ticket_id": "6f1c2b0e-3d4a-4b5c-8d9e-0f1a2b3c4d5e",
-    "client_id": "CLI-004217",
-    "created_at": "2026-11-28T10:45:59.123+00:00",
-    "request": "Bonjour, l'application mobile affiche une erreur 500 depuis ce matin.",
-    "type": "incident",
-    "priority": "high",
-}
-
-
-def with_(**changes) -> bytes:
-    ticket = {**VALID, **changes}
-    return json.dumps({k: v for k, v in ticket.items() if v is not ...}).encode()
+__all__ = ["VALID", "with_"]
 
 
 def test_every_ticket_type_routes_to_its_team():
@@ -128,3 +118,36 @@ def test_any_spoiled_ticket_gets_a_label_that_names_nothing_but_the_contract(cha
     if reason is not None:
         detail = reason_label(reason).partition(": ")[2]
         assert detail in ("", "expected string", *FIELD_NAMES), reason
+
+
+@pytest.mark.parametrize("name", list(EDGE_RECORDS))
+def test_each_value_that_one_part_read_differently_is_decided_by_the_contract(name):
+    """Year 0, offsets past 18:00, a format followed by \\r, NUL, blank requests, lone
+    surrogates, unsafe quotes, nesting and numbers beyond Spark's parser: each is rejected."""
+    raw, reason = EDGE_RECORDS[name]
+    assert reject_reason(raw) == reason
+
+
+@pytest.mark.parametrize("name", list(VALID_EDGES))
+def test_values_at_the_edges_that_every_part_reads_alike_stay_valid(name):
+    """The first and last instants, offsets of +-18:00, 4,000 four-byte characters, every
+    JSON escape, control characters and COPY's end marker are valid."""
+    assert reject_reason(VALID_EDGES[name]) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=records())
+def test_the_python_twin_never_raises(raw):
+    """Whatever the bytes, deep nesting and huge numbers included, there is a verdict, and a
+    reason is short and free of control characters."""
+    reason = reject_reason(raw)
+    if reason is not None:
+        assert len(reason) <= 80
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in reason)
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 30_000])
+def test_nesting_is_judged_as_sparks_parser_judges_it(depth):
+    """Up to MAX_JSON_DEPTH levels a record is JSON; deeper, it is not, as in Spark."""
+    reason = reject_reason(b"[" * depth + b"]" * depth)
+    assert reason == ("not a JSON object" if depth <= MAX_JSON_DEPTH else "not JSON")

@@ -14,7 +14,7 @@ from jobs.aggregation import countable, verdicts
 from jobs.enrichment import enrich, split
 from jobs.validation import classify
 from producer.generator import TicketGenerator, encode
-from tests.core.test_contract import VALID, with_
+from tests.core.strategies import EDGE_RECORDS, VALID, VALID_EDGES, records, with_
 
 KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 
@@ -52,6 +52,7 @@ CORPUS: list[bytes | None] = [
     b'""\x01',
     b"1 2",
     b"[1]]",
+    *(raw for raw, _ in EDGE_RECORDS.values()),
 ]
 
 
@@ -61,11 +62,13 @@ def kafka_frame(spark, values):
     return spark.createDataFrame(rows, KAFKA_SCHEMA)
 
 
-def test_spark_rejects_each_bad_record_with_the_same_reason_as_python(spark):
-    """Every record of the hostile corpus gets the reason of core.contract.reject_reason."""
-    rows = classify(kafka_frame(spark, CORPUS)).orderBy("kafka_offset").collect()
-    assert [r.reason for r in rows] == [reject_reason(v) for v in CORPUS]
-    assert all(r.reason for r in rows)
+def test_spark_gives_each_record_of_the_corpus_the_same_verdict_as_python(spark):
+    """Every record of the hostile corpus, and each edge the contract decided, gets the
+    reason of core.contract.reject_reason; the valid edges stay valid in both."""
+    corpus = [*CORPUS, *VALID_EDGES.values()]
+    rows = classify(kafka_frame(spark, corpus)).select("reason").orderBy("kafka_offset").collect()
+    assert [r.reason for r in rows] == [reject_reason(v) for v in corpus]
+    assert sum(r.reason is None for r in rows) == len(VALID_EDGES)
 
 
 def test_a_valid_ticket_is_typed_and_routed_to_its_team(spark):
@@ -122,11 +125,21 @@ def hostile_records(draw) -> bytes | None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(records=st.lists(hostile_records(), min_size=1, max_size=25))
-def test_spark_and_python_agree_on_any_hostile_record(spark, records):
+@given(batch=st.lists(hostile_records(), min_size=1, max_size=25))
+def test_spark_and_python_agree_on_any_hostile_record(spark, batch):
     """For generated hostile records, Spark's reason equals the Python twin's, valid or not."""
-    rows = classify(kafka_frame(spark, records)).orderBy("kafka_offset").collect()
-    assert [r.reason for r in rows] == [reject_reason(v) for v in records]
+    rows = classify(kafka_frame(spark, batch)).orderBy("kafka_offset").collect()
+    assert [r.reason for r in rows] == [reject_reason(v) for v in batch]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(records(), min_size=1, max_size=40))
+def test_spark_and_python_agree_on_records_at_the_contracts_edges(spark, batch):
+    """Records aimed at the edges (tests/core/strategies.py): dates and offsets at their
+    limits, every JSON escape, lone surrogates, NUL, blanks, lengths in characters and in
+    bytes, nesting and numbers at Spark's parser's limits. Same verdict in both twins."""
+    rows = classify(kafka_frame(spark, batch)).select("reason").orderBy("kafka_offset").collect()
+    assert [r.reason for r in rows] == [reject_reason(v) for v in batch]
 
 
 @pytest.mark.parametrize("value", [with_(), with_(created_at="2026-11-28T10:45:59.123Z")])
