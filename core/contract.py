@@ -58,10 +58,12 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_NUMBER_DIGITS",
     "MAX_RAW_BYTES",
+    "PRODUCER_BATCH_BYTES",
     "QUOTE_CHARS",
     "QUOTE_UNSAFE",
     "TABLES",
     "TOPIC",
+    "TOPIC_MAX_MESSAGE_BYTES",
     "TYPE_TEAMS",
     "UUID_PATTERN",
     "Field",
@@ -128,6 +130,12 @@ BLANK_CHARACTERS = (
 )
 # Records larger than this are rejected before any parsing.
 MAX_RAW_BYTES = 64 * 1024
+# The topic's max.message.bytes: what one record batch, compressed, may weigh on the broker.
+# Our producer's batches (PRODUCER_BATCH_BYTES before compression, lz4 adds at most 0.4% to
+# incompressible data) fit; a single record larger than it is refused by the broker, and one
+# larger than MAX_RAW_BYTES is a dead letter.
+PRODUCER_BATCH_BYTES = 256 * 1024
+TOPIC_MAX_MESSAGE_BYTES = PRODUCER_BATCH_BYTES + 8 * 1024
 # The limits of Spark's JSON parser (Jackson's StreamReadConstraints, measured on Spark
 # with the twins' agreement tests). Spark parses the record inside an array, one level
 # more than the record's own: so a record may nest 999 levels.

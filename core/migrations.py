@@ -113,6 +113,22 @@ def _add_winner_to_aggregation_seen() -> sql.Composable:
     ).format(sql.Identifier(TABLES.aggregation_seen))
 
 
+def _bound_dead_letters() -> sql.Composable:
+    """A dead letter keeps a preview of its raw key and value, with the size and sha-256 of
+    each (rows written before keep their whole bytes, with no size or hash)."""
+    return sql.SQL(
+        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS raw_key_bytes integer,"
+        " ADD COLUMN IF NOT EXISTS raw_key_sha256 bytea,"
+        " ADD COLUMN IF NOT EXISTS raw_value_bytes integer,"
+        " ADD COLUMN IF NOT EXISTS raw_value_sha256 bytea;"
+        "CREATE INDEX IF NOT EXISTS {} ON {} (rejected_at)"
+    ).format(
+        sql.Identifier(TABLES.rejected),
+        sql.Identifier(f"{TABLES.rejected}_rejected_at_idx"),
+        sql.Identifier(TABLES.rejected),
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema change, applied once."""
@@ -127,6 +143,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "create tickets_rejected", _create_rejected),
     Migration(3, "create tickets_aggregation", _create_aggregation),
     Migration(4, "record the counted copy's Kafka position", _add_winner_to_aggregation_seen),
+    Migration(5, "bound the dead letters' raw bytes", _bound_dead_letters),
 )
 
 
@@ -162,12 +179,13 @@ def apply_migrations(conn) -> list[Migration]:
     return applied_now
 
 
-# What the Spark jobs need, and nothing more: no DDL, no DELETE, no TRUNCATE. UPDATE
-# replaces a stored ticket (or its counted copy) by a copy that wins by the jobs'
-# WINNER_ORDER; rejects are never updated.
+# What the Spark jobs need, and nothing more: no DDL, no TRUNCATE, no DELETE but of expired
+# dead letters (the enrichment job's retention of tickets_rejected). UPDATE replaces a stored
+# ticket (or its counted copy) by a copy that wins by the jobs' WINNER_ORDER; rejects are
+# never updated.
 WRITER_PRIVILEGES: dict[str, tuple[str, ...]] = {
     TABLES.tickets: ("SELECT", "INSERT", "UPDATE"),
-    TABLES.rejected: ("SELECT", "INSERT"),
+    TABLES.rejected: ("SELECT", "INSERT", "DELETE"),
     TABLES.aggregation: ("SELECT", "INSERT", "UPDATE"),
     TABLES.aggregation_seen: ("SELECT", "INSERT", "UPDATE"),
 }

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 
+from jobs.batch_size import WorstRow
 from jobs.dead_letters import RecordReader, refused_letters, store_dead_letters
 from jobs.metrics import JobMetrics
 from jobs.postgres_sink import WINNER_ORDER, BatchTransaction, count_new_tickets, write_isolating
@@ -94,7 +95,7 @@ def batch_writer(settings: AggregationSettings, metrics: JobMetrics):
     return write
 
 
-SPEC = JobSpec("aggregation", 4041, 9402, verdicts, batch_writer)
+SPEC = JobSpec("aggregation", 4041, 9402, verdicts, batch_writer, lambda _settings: WorstRow.verdict())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,15 @@
 """Dead letters: the records that a job cannot store, in `tickets_rejected` with a reason.
 
-Records that the contract rejects arrive with their reason and raw bytes from Spark.
+A dead letter keeps the first PREVIEW_BYTES of the record's key and value, with the size
+and the sha-256 of each, so that no record, however large, makes a large row or batch.
+Records that the contract rejects arrive with their reason and previews from Spark.
 Rows that PostgreSQL refuses (postgres_sink.write_isolating) were valid by the contract:
 their raw bytes are read back from Kafka at their position, which is rare and cheap.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -15,18 +18,31 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from jobs.postgres_sink import Refused, insert_rejected, write_isolating
 
-__all__ = ["REJECTED_COLUMNS", "DeadLetterError", "RecordReader", "refused_letters", "store_dead_letters"]
+__all__ = [
+    "PREVIEW_BYTES",
+    "RAW_PARTS",
+    "REJECTED_COLUMNS",
+    "DeadLetterError",
+    "RecordReader",
+    "raw_summary",
+    "refused_letters",
+    "store_dead_letters",
+]
 
 logger = logging.getLogger(__name__)
 
+# How much of a record's key and of its value a dead letter keeps.
+PREVIEW_BYTES = 4096
+# Per raw part (key, value): the preview in hex, the size in bytes, the sha-256 in hex.
+RAW_PARTS = ("raw_key", "raw_value")
+_RAW_COLUMNS = tuple(f"{part}_{what}" for part in RAW_PARTS for what in ("hex", "bytes", "sha256"))
 REJECTED_COLUMNS = (
     "kafka_topic",
     "kafka_partition",
     "kafka_offset",
     "kafka_timestamp",
     "reason",
-    "raw_key_hex",
-    "raw_value_hex",
+    *_RAW_COLUMNS,
 )
 _SCHEMA = pa.schema(
     [
@@ -35,8 +51,7 @@ _SCHEMA = pa.schema(
         ("kafka_offset", pa.int64()),
         ("kafka_timestamp", pa.timestamp("us", tz="UTC")),
         ("reason", pa.string()),
-        ("raw_key_hex", pa.string()),
-        ("raw_value_hex", pa.string()),
+        *[(c, pa.int32() if c.endswith("_bytes") else pa.string()) for c in _RAW_COLUMNS],
     ]
 )
 _READ_TIMEOUT_SECONDS = 15.0
@@ -105,11 +120,22 @@ def refused_letters(topic: str, rows: pa.Table, refused: list[Refused], reader: 
                 "kafka_topic": topic,
                 **row,
                 "reason": reason,
-                "raw_key_hex": None if key is None else key.hex(),
-                "raw_value_hex": None if value is None else value.hex(),
+                **raw_summary("raw_key", key),
+                **raw_summary("raw_value", value),
             }
         )
     return pa.Table.from_pylist(letters, schema=_SCHEMA)
+
+
+def raw_summary(part: str, raw: bytes | None) -> dict[str, object]:
+    """A raw part's dead-letter columns: its preview in hex, its size, its sha-256."""
+    if raw is None:
+        return {f"{part}_hex": None, f"{part}_bytes": None, f"{part}_sha256": None}
+    return {
+        f"{part}_hex": raw[:PREVIEW_BYTES].hex(),
+        f"{part}_bytes": len(raw),
+        f"{part}_sha256": hashlib.sha256(raw).hexdigest(),
+    }
 
 
 def store_dead_letters(cur, letters: pa.Table) -> int:

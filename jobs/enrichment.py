@@ -18,10 +18,19 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.dead_letters import REJECTED_COLUMNS, RecordReader, refused_letters, store_dead_letters
+from jobs.batch_size import WorstRow
+from jobs.dead_letters import (
+    PREVIEW_BYTES,
+    RAW_PARTS,
+    REJECTED_COLUMNS,
+    RecordReader,
+    refused_letters,
+    store_dead_letters,
+)
 from jobs.metrics import JobMetrics
 from jobs.postgres_sink import BatchTransaction, Written, insert_tickets, write_isolating
 from jobs.progress import BatchClock
+from jobs.retention import DeadLetterRetention
 from jobs.settings import EnrichmentSettings
 from jobs.streaming import JobSpec, run_main
 from jobs.validation import KAFKA_COLUMNS, TICKET_COLUMNS, classify
@@ -33,7 +42,8 @@ _REQUEST_PREVIEW_CHARS = 70
 
 
 def enrich(kafka_df: DataFrame) -> DataFrame:
-    """Classify raw records: ticket columns for valid tickets, reason and hex bytes for the rest.
+    """Classify raw records: ticket columns for valid tickets; for the rest, the reason and a
+    preview of the raw key and value in hex, with their sizes and sha-256 (dead_letters).
 
     `enriched_at` is added after collection (`split`), not with current_timestamp():
     Spark inlines a streaming batch's timestamp into the generated code, so each
@@ -44,8 +54,15 @@ def enrich(kafka_df: DataFrame) -> DataFrame:
         *TICKET_COLUMNS,
         *KAFKA_COLUMNS,
         "reason",
-        F.when(rejected, F.hex("raw_key")).alias("raw_key_hex"),
-        F.when(rejected, F.hex("raw_value")).alias("raw_value_hex"),
+        *[
+            F.when(rejected, column).alias(f"{part}_{what}")
+            for part in RAW_PARTS
+            for what, column in (
+                ("hex", F.hex(F.substring(part, 1, PREVIEW_BYTES))),
+                ("bytes", F.octet_length(part)),
+                ("sha256", F.sha2(F.col(part), 256)),
+            )
+        ],
     )
 
 
@@ -74,6 +91,7 @@ def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
     """The foreachBatch function of enriched records (`enrich`): store, print a sample."""
     transaction = BatchTransaction(settings.database_url, "enrichment", settings.db_retry_seconds)
     reader = RecordReader(settings.bootstrap_servers)
+    retention = DeadLetterRetention(settings.database_url, settings.rejected_retention_days)
 
     def store(cur, valid: pa.Table, rejected: pa.Table) -> tuple[Written, int, int]:
         """Tickets, rejects, and the tickets PostgreSQL refuses as dead letters: one transaction."""
@@ -112,6 +130,7 @@ def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
             f" {rejected.num_rows} rejected ({rejected_stored} new){refusals} {clock.summary()}",
             flush=True,
         )
+        retention.prune_if_due()
         for row in valid.slice(0, settings.console_rows).to_pylist():
             print(format_ticket(row), flush=True)
         if valid.num_rows > settings.console_rows > 0:
@@ -126,7 +145,12 @@ def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
     return write
 
 
-SPEC = JobSpec("enrichment", 4040, 9401, enrich, batch_writer)
+def worst_row_bytes(settings: EnrichmentSettings) -> int:
+    """The largest row `enrich` collects: a ticket at its longest, or a rejected record."""
+    return max(WorstRow.ticket(settings.topic), WorstRow.rejected(settings.topic, PREVIEW_BYTES))
+
+
+SPEC = JobSpec("enrichment", 4040, 9401, enrich, batch_writer, worst_row_bytes)
 
 
 def main(argv: list[str] | None = None) -> int:

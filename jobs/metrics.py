@@ -115,6 +115,13 @@ class JobMetrics:
             [*label, "partition"],
             registry=registry,
         )
+        self._attempts = Gauge(
+            "ticket_pipeline_batch_attempts",
+            "Starts of the job on a micro-batch that an earlier start did not finish (0 once a"
+            " batch is committed)",
+            label,
+            registry=registry,
+        ).labels(job)
         self._last_batch = Gauge(
             "ticket_pipeline_last_batch_timestamp_seconds",
             "When the job last committed a micro-batch (Unix time)",
@@ -132,6 +139,10 @@ class JobMetrics:
         for entry in pc.value_counts(verdicts.filter(pc.invert(rejected))["type"]).to_pylist():
             kind = entry["values"]
             self._valid.labels(self.job, kind, team_for(kind)).inc(entry["counts"])
+
+    def batch_attempts(self, attempts: int) -> None:
+        """How many times the job has started on the batch it resumes (jobs.replay_watch)."""
+        self._attempts.set(attempts)
 
     def batch_committed(
         self,
@@ -156,6 +167,7 @@ class JobMetrics:
         self._duration.labels(self.job, "spark").observe(spark_seconds)
         self._duration.labels(self.job, "postgres").observe(postgres_seconds)
         self._last_batch.set(now)
+        self._attempts.set(0)
 
     def lag(self, source_progress: dict) -> None:
         """Lag per partition from a Kafka source's progress: latestOffset - endOffset."""

@@ -238,23 +238,28 @@ def insert_tickets(cur, tickets: pa.Table) -> Written:
 
 
 def insert_rejected(cur, rejected: pa.Table) -> int:
-    """Insert rejected records (raw bytes given hex-encoded); return rows inserted."""
+    """Insert dead letters (previews and hashes given in hex, see jobs.dead_letters); return
+    rows inserted."""
     if rejected.num_rows == 0:
         return 0
     cur.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_rejected ("
         " kafka_topic text, kafka_partition integer, kafka_offset bigint,"
-        " kafka_timestamp timestamptz, reason text, raw_key_hex text, raw_value_hex text)"
+        " kafka_timestamp timestamptz, reason text,"
+        " raw_key_hex text, raw_key_bytes integer, raw_key_sha256 text,"
+        " raw_value_hex text, raw_value_bytes integer, raw_value_sha256 text)"
         " ON COMMIT DELETE ROWS"
     )
     _empty(cur, "stage_rejected")
     copy_rows(cur, "stage_rejected", rejected)
     cur.execute(
         sql.SQL(
-            "INSERT INTO {} (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp,"
-            " reason, raw_key, raw_value)"
+            "INSERT INTO {} (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, reason,"
+            " raw_key, raw_key_bytes, raw_key_sha256, raw_value, raw_value_bytes, raw_value_sha256)"
             " SELECT kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, reason,"
-            " decode(raw_key_hex, 'hex'), decode(raw_value_hex, 'hex') FROM stage_rejected"
+            " decode(raw_key_hex, 'hex'), raw_key_bytes, decode(raw_key_sha256, 'hex'),"
+            " decode(raw_value_hex, 'hex'), raw_value_bytes, decode(raw_value_sha256, 'hex')"
+            " FROM stage_rejected"
             " ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING"
         ).format(sql.Identifier(TABLES.rejected))
     )

@@ -47,9 +47,10 @@ class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings, MetricsSett
     max_offsets_per_trigger: int = setting(
         "MAX_OFFSETS_PER_TRIGGER",
         "--max-offsets-per-trigger",
-        200_000,
-        "Most Kafka records read per micro-batch",
-        at_least(1),
+        0,
+        "Most Kafka records read per micro-batch; 0 = as many as fit in the driver's memory"
+        " at their largest (a value that does not fit fails at start)",
+        at_least(0),
     )
     starting_offsets: str = setting(
         "STARTING_OFFSETS",
@@ -95,6 +96,13 @@ class EnrichmentSettings(JobSettings):
 
     console_rows: int = setting(
         "CONSOLE_ROWS", "--console-rows", 5, "Enriched tickets printed per micro-batch", at_least(0)
+    )
+    rejected_retention_days: float = setting(
+        "REJECTED_RETENTION_DAYS",
+        "--rejected-retention-days",
+        30.0,
+        "Dead letters (tickets_rejected) older than this are deleted, once an hour; 0 = kept for ever",
+        at_least(0),
     )
 
 

@@ -67,14 +67,19 @@ def _quiet(spark: SparkSession, logger_name: str) -> None:
     )
 
 
-def kafka_stream(spark: SparkSession, settings: JobSettings) -> DataFrame:
-    """The tickets topic as a stream of raw Kafka records."""
+def kafka_stream(
+    spark: SparkSession, settings: JobSettings, max_offsets: int, max_per_task: int | None = None
+) -> DataFrame:
+    """The tickets topic as a stream of raw Kafka records, at most `max_offsets` a batch and,
+    when given, `max_per_task` a Spark task (a partition's share is split beyond it)."""
+    reader = spark.readStream.format("kafka")
+    if max_per_task is not None:
+        reader = reader.option("maxRecordsPerPartition", max_per_task)
     return (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        reader.option("kafka.bootstrap.servers", settings.bootstrap_servers)
         .option("subscribe", settings.topic)
         .option("startingOffsets", settings.starting_offsets)
-        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        .option("maxOffsetsPerTrigger", max_offsets)
         # Losing data (topic deleted, retention passed) must stop the job, not skip silently.
         .option("failOnDataLoss", "true")
         .load()

@@ -21,9 +21,11 @@ from core.logs import configure_logging
 from core.metrics import metrics_port, serve_metrics
 from core.postgres import DatabaseUnavailable, connection
 from core.settings import LOCAL_DIR, SettingError, load, mask_url
+from jobs.batch_size import records_per_batch, records_per_task
 from jobs.metrics import JobMetrics
 from jobs.offsets import OffsetCommitter
 from jobs.progress import ProgressLogger
+from jobs.replay_watch import BatchAttempt, note_start
 from jobs.settings import JobSettings
 from jobs.spark_session import build_session, kafka_stream
 
@@ -36,7 +38,8 @@ BatchFunction = Callable[[DataFrame, int], None]
 
 class JobSpec:
     """What distinguishes one job: its name, default UI and metrics ports, the projection of
-    the raw records, and the batch function that writes each micro-batch of projected rows.
+    the raw records, the batch function that writes each micro-batch of projected rows, and
+    the size of the largest projected row (jobs.batch_size).
 
     The projection is part of the streaming query, so Spark plans it once per micro-batch
     (queryPlanning) and the batch function receives the planned rows. Projected inside
@@ -51,12 +54,14 @@ class JobSpec:
         default_metrics_port: int,
         projection: Callable[[DataFrame], DataFrame],
         batch_function: Callable[[JobSettings, JobMetrics], BatchFunction],
+        worst_row_bytes: Callable[[JobSettings], int],
     ):
         self.name = name
         self.default_ui_port = default_ui_port
         self.default_metrics_port = default_metrics_port
         self.projection = projection
         self.batch_function = batch_function
+        self.worst_row_bytes = worst_row_bytes
 
     def checkpoint_dir(self, settings: JobSettings) -> str:
         return settings.checkpoint_dir or str(LOCAL_DIR / "run" / "checkpoints" / self.name)
@@ -136,8 +141,13 @@ def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> Ru
     listener = ProgressLogger(spec.name, settings.progress_interval_seconds, committer, metrics)
     spark.streams.addListener(listener)
     trigger = f"{settings.trigger_interval_seconds:g} seconds"
+    worst_row = spec.worst_row_bytes(settings)
+    max_offsets = records_per_batch(spark, worst_row, settings.max_offsets_per_trigger)
+    per_task = records_per_task(worst_row)
+    logger.info("%s: at most %d records per micro-batch, %d per task", spec.name, max_offsets, per_task)
+    _report_replay(spec.name, note_start(spec.checkpoint_dir(settings)), metrics)
     query = (
-        spec.projection(kafka_stream(spark, settings))
+        spec.projection(kafka_stream(spark, settings, max_offsets, per_task))
         .writeStream.queryName(spec.name)
         .foreachBatch(spec.batch_function(settings, metrics))
         .option("checkpointLocation", spec.checkpoint_dir(settings))
@@ -146,6 +156,22 @@ def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> Ru
     )
     listener.query_id = str(query.id)
     return RunningQuery(spark, query, listener, committer, metrics)
+
+
+def _report_replay(job: str, attempt: BatchAttempt | None, metrics: JobMetrics) -> None:
+    """Say which unfinished batch a start resumes, loudly once the job seems stuck on it."""
+    metrics.batch_attempts(attempt.attempts if attempt else 0)
+    if attempt is None:
+        return
+    if attempt.stuck:
+        logger.error(
+            "%s: started %d times on %s without getting past it; the log of the previous start says why",
+            job,
+            attempt.attempts,
+            attempt.describe(),
+        )
+    else:
+        logger.info("%s: resuming %s, start %d on it", job, attempt.describe(), attempt.attempts)
 
 
 def run_job(spec: JobSpec, settings: JobSettings) -> int:

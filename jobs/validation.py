@@ -2,7 +2,7 @@
 
 `classify(df)` takes a DataFrame shaped like the Kafka source (key, value, topic,
 partition, offset, timestamp) and adds `reason` (NULL for a valid ticket) and the
-typed ticket columns. The checks, their order and their reasons are those of
+typed ticket columns (NULL for a rejected record). The checks, their order and their reasons are those of
 `core.contract.reject_reason`, the pure-Python twin; no Python UDF runs, so the
 whole validation stays in the JVM.
 """
@@ -188,4 +188,14 @@ def _stages() -> tuple[tuple[Column | str, ...], ...]:
         "raw_key",
         "raw_value",
     )
-    return parse, to_map, to_values, to_texts, verdict
+    # A rejected record keeps only its reason and raw bytes: its field texts could be as
+    # large as the record, and a batch's size is bounded by the contract's (jobs/batch_size).
+    valid = F.col("reason").isNull()
+    bounded = (
+        "reason",
+        *[F.when(valid, F.col(name)).alias(name) for name in TICKET_COLUMNS],
+        *KAFKA_COLUMNS,
+        "raw_key",
+        "raw_value",
+    )
+    return parse, to_map, to_values, to_texts, verdict, bounded

@@ -13,6 +13,7 @@ from typing import IO
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
+from core.contract import PRODUCER_BATCH_BYTES
 from producer.generator import TicketGenerator, ticket_id_of
 from producer.settings import ProducerSettings
 from producer.stall import StallWatch
@@ -288,7 +289,7 @@ def _producer_config(settings: ProducerSettings, on_delivery: Callable) -> dict:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
-        "batch.size": 256 * 1024,
+        "batch.size": PRODUCER_BATCH_BYTES,
         "compression.type": "lz4",
         # Keep retrying through a broker outage rather than dropping tickets.
         "message.timeout.ms": 300_000,

@@ -1,5 +1,8 @@
 """Create the tickets topic, or add partitions up to the wanted count: `python -m producer.topic`.
 
+The topic is created with max.message.bytes = core.contract.TOPIC_MAX_MESSAGE_BYTES;
+an existing topic's configuration is left as it is.
+
 The Helm chart's topic Job runs this against the chart's broker, its Redpanda or the
 external one of `externalKafka.bootstrapServers`. It speaks only the Kafka API, so any
 Kafka-compatible broker will do. It is idempotent and never removes a partition (Kafka
@@ -20,6 +23,7 @@ from typing import NamedTuple
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewPartitions, NewTopic
 
+from core.contract import TOPIC_MAX_MESSAGE_BYTES
 from core.logs import configure_logging
 from core.settings import load_or_exit
 from producer.settings import TopicSettings
@@ -119,7 +123,12 @@ def unreachable_message(settings: TopicSettings, error: Exception) -> str:
 
 def _create(admin: AdminClient, topic: str, partitions: int, timeout_seconds: float) -> bool:
     """Create the topic; False if it appeared meanwhile (another run, a producer's auto-create)."""
-    new = NewTopic(topic, num_partitions=partitions, replication_factor=_REPLICATION_FACTOR)
+    new = NewTopic(
+        topic,
+        num_partitions=partitions,
+        replication_factor=_REPLICATION_FACTOR,
+        config={"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)},
+    )
     futures = admin.create_topics([new], request_timeout=timeout_seconds)
     try:
         futures[topic].result(timeout=timeout_seconds)

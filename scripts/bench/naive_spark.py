@@ -25,6 +25,8 @@ from jobs.settings import JobSettings
 from jobs.spark_session import build_session, kafka_stream
 from jobs.validation import classify
 
+_NAIVE_BATCH_RECORDS = 200_000
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="naive_spark", description=__doc__)
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         environ={k: v for k, v in os.environ.items() if k.startswith("SPARK_")},
     )
     spark = build_session("naive-jdbc", settings, 4049)
+
     properties = {
         "user": args.user,
         "password": os.environ["PGPASSWORD"],
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.write.jdbc(args.jdbc_url, TABLES.tickets, mode="append", properties=properties)
 
     query = (
-        kafka_stream(spark, settings)
+        # It writes from the executors, so nothing bounds its batches but the old default.
+        kafka_stream(spark, settings, settings.max_offsets_per_trigger or _NAIVE_BATCH_RECORDS)
         .writeStream.foreachBatch(append)
         .option("checkpointLocation", args.checkpoint_dir)
         .trigger(processingTime="0 seconds")

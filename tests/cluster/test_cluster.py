@@ -13,6 +13,7 @@ outside `make cluster-test` (opt-in: it takes many minutes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -397,6 +398,61 @@ def test_should_serve_metrics_on_each_pods_metrics_port(cluster: LocalCluster) -
             url = f"http://127.0.0.1:{local_port}/metrics/prometheus"
             status, body = wait_for(f"{target} Spark's metrics", lambda url=url: http_get(url), 60, 2)
         assert status == 200 and "metrics_" in body, body[:2000]
+
+
+# A ticket whose every field looks right but its created_at, year 0: Spark parsed it and
+# PostgreSQL refused it, which put the enrichment driver into a restart loop (issue 20).
+_YEAR_0_TICKET = {
+    "ticket_id": "00000000-0000-4000-8000-00000000f00d", "client_id": "CLI-000000",
+    "created_at": "0000-01-01T00:00:00.000Z", "request": "Bonjour", "type": "incident", "priority": "high",
+}  # fmt: skip
+_PRODUCE_ONE = (
+    "import json, os, sys; from confluent_kafka import Producer;"
+    " p = Producer({'bootstrap.servers': os.environ['KAFKA_BOOTSTRAP_SERVERS']});"
+    " p.produce(os.environ['TICKETS_TOPIC'], key=b'hostile', value=sys.argv[1].encode());"
+    " sys.exit(p.flush(30))"
+)
+
+
+def driver_starts(cluster: LocalCluster) -> dict[str, tuple[str, int]]:
+    """Each job's driver pod: its uid and its container's restart count."""
+    starts = {}
+    for app in SPARK_APPLICATIONS:
+        pod = cluster.get("pod", f"{app}-driver")
+        restarts = sum(c.get("restartCount", 0) for c in pod["status"].get("containerStatuses", []))
+        starts[app] = (pod["metadata"]["uid"], restarts)
+    return starts
+
+
+def test_should_store_the_tickets_after_a_record_that_postgresql_would_refuse(
+    cluster: LocalCluster, phases: Phases
+) -> None:
+    """One ticket of year 0 produced mid-stream goes to tickets_rejected; neither driver pod
+    restarts, and the tickets produced after it are stored."""
+    pipeline = Cluster(NAMESPACE)
+    pipeline.scale_producer(1)
+    wait_for("one producer ready", lambda: pipeline.producer_replicas() == (1, 1), 300)
+    before = driver_starts(cluster)
+    value = json.dumps(_YEAR_0_TICKET)
+    rejected = (
+        "SELECT count(*) FROM tickets_rejected WHERE reason = 'bad timestamp: created_at'"
+        f" AND raw_value_sha256 = decode('{hashlib.sha256(value.encode()).hexdigest()}', 'hex')"
+    )
+    cluster.kubectl("exec", "deploy/producer", "--", "python", "-c", _PRODUCE_ONE, value)
+    with phases.timed("a year-0 ticket until the tickets after it are stored"):
+        wait_for("the year-0 ticket in tickets_rejected", lambda: pipeline.psql(rejected).strip() == "1", 300)
+        after = (
+            "SELECT count(*) FROM tickets WHERE stored_at >"
+            " (SELECT max(rejected_at) FROM tickets_rejected WHERE reason = 'bad timestamp: created_at')"
+        )
+        wait_for("100 tickets stored after it", lambda: int(pipeline.psql(after).strip()) >= 100, 300)
+    assert driver_starts(cluster) == before
+    assert (
+        pipeline.psql(
+            f"SELECT count(*) FROM tickets WHERE ticket_id = '{_YEAR_0_TICKET['ticket_id']}'"
+        ).strip()
+        == "0"
+    )
 
 
 def test_should_lose_and_double_no_ticket_when_a_driver_or_a_producer_pod_is_deleted(

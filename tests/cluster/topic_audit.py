@@ -1,5 +1,8 @@
 """Read a whole topic; print {"partitions", "records", "ids", "md5"} of its tickets' ids (one JSON line).
 
+Only the records that the contract accepts count (core.contract.decode_ticket, installed in
+the image with the producer): a rejected record's ticket_id is not to be found in `tickets`.
+
 Run inside the cluster, in a pod of the producer image (it has confluent-kafka):
     python -c "$(cat topic_audit.py)" BOOTSTRAP TOPIC
 The md5 is over the sorted distinct ticket ids joined by commas, as the cluster test computes
@@ -11,6 +14,8 @@ import json
 import sys
 
 from confluent_kafka import Consumer, TopicPartition
+
+from core.contract import decode_ticket
 
 bootstrap, topic = sys.argv[1], sys.argv[2]
 consumer = Consumer(
@@ -31,7 +36,9 @@ while ends:
     if message.error():
         continue
     records += 1
-    ids.add(json.loads(message.value())["ticket_id"])
+    ticket, _reason = decode_ticket(message.value())
+    if ticket is not None:
+        ids.add(ticket["ticket_id"])
     if message.offset() + 1 >= ends.get(message.partition(), 0):
         ends.pop(message.partition(), None)
 consumer.close()

@@ -8,6 +8,7 @@ must change nothing.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from confluent_kafka import Producer
 from core.contract import TYPE_TEAMS, reject_reason
 from core.settings import load
 from jobs import aggregation, enrichment
+from jobs.dead_letters import PREVIEW_BYTES
 from jobs.settings import AggregationSettings, EnrichmentSettings
 from jobs.streaming import start_query
 from producer.generator import TicketGenerator, encode
@@ -71,6 +73,23 @@ def run_both_jobs(spark, bootstrap: str, topic: str, database_url: str, checkpoi
 AGGREGATION_COUNTS = "SELECT type, ticket_count FROM tickets_aggregation WHERE ticket_count > 0"
 
 
+LETTER_COLUMNS = "raw_value, raw_value_bytes, raw_value_sha256"
+
+
+def dead_letter(reason: str, raw: bytes | None) -> tuple:
+    """What tickets_rejected holds of a record: reason, value preview, size, sha-256."""
+    if raw is None:
+        return reason, b"", -1, b""
+    return reason, raw[:PREVIEW_BYTES], len(raw), hashlib.sha256(raw).digest()
+
+
+def stored_letter(reason: str, preview, size, sha256) -> tuple:
+    """A row of (reason, LETTER_COLUMNS) in dead_letter's shape."""
+    if preview is None:
+        return reason, b"", -1, b""
+    return reason, bytes(preview), size, bytes(sha256)
+
+
 def fetch(database_url: str, statement: str, params: tuple = ()) -> list[tuple]:
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
         cur.execute(statement, params)
@@ -91,9 +110,9 @@ def assert_tables_hold(database_url: str, tickets: list[dict], bad: list[bytes |
     assert len(stored) == len(expected)
     assert {row[0]: row[1:] for row in stored} == expected
 
-    rejected = fetch(database_url, "SELECT reason, raw_value FROM tickets_rejected")
-    assert sorted((reason, None if raw is None else bytes(raw)) for reason, raw in rejected) == sorted(
-        ((reject_reason(v), v) for v in bad), key=lambda x: (x[0], x[1] or b"")
+    rejected = fetch(database_url, f"SELECT reason, {LETTER_COLUMNS} FROM tickets_rejected")
+    assert sorted(stored_letter(*row) for row in rejected) == sorted(
+        dead_letter(reject_reason(v), v) for v in bad
     )
 
     counts = dict(fetch(database_url, AGGREGATION_COUNTS))

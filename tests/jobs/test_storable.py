@@ -17,7 +17,7 @@ from core.contract import decode_ticket
 from jobs import enrichment
 from jobs.metrics import JobMetrics
 from tests.core.strategies import VALID_EDGES, records
-from tests.jobs.test_pipeline import fetch, job_settings
+from tests.jobs.test_pipeline import LETTER_COLUMNS, dead_letter, fetch, job_settings, stored_letter
 from tests.jobs.test_validation import kafka_frame
 
 pytestmark = pytest.mark.integration
@@ -32,14 +32,15 @@ def clear(database_url: str) -> None:
 
 
 def assert_stored_exactly(database_url: str, batch: list[bytes | None]) -> None:
-    """Each valid record's fields as Python reads them; each rejected one with its bytes."""
+    """Each valid record's fields as Python reads them; each rejected one with its reason, its
+    value's preview, size and sha-256."""
     expected, rejected = {}, {}
     for offset, raw in enumerate(batch):
         ticket, reason = decode_ticket(raw)
         if reason is None:
             expected.setdefault(ticket["ticket_id"], {**ticket, "kafka_offset": offset})
         else:
-            rejected[offset] = (reason, raw)
+            rejected[offset] = dead_letter(reason, raw)
     stored = fetch(
         database_url,
         "SELECT ticket_id::text, client_id, created_at, request, type, priority, kafka_offset FROM tickets",
@@ -56,8 +57,8 @@ def assert_stored_exactly(database_url: str, batch: list[bytes | None]) -> None:
         )
         for t in expected.values()
     }
-    letters = fetch(database_url, "SELECT kafka_offset, reason, raw_value FROM tickets_rejected")
-    assert {o: (reason, None if raw is None else bytes(raw)) for o, reason, raw in letters} == rejected
+    letters = fetch(database_url, f"SELECT kafka_offset, reason, {LETTER_COLUMNS} FROM tickets_rejected")
+    assert {offset: stored_letter(*letter) for offset, *letter in letters} == rejected
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

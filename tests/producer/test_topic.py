@@ -9,8 +9,10 @@ import sys
 import time
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaError, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from core.contract import TOPIC_MAX_MESSAGE_BYTES
 from core.settings import REPO_ROOT, setting_fields
 from producer.settings import ProducerSettings, TopicSettings
 
@@ -84,6 +86,23 @@ def test_creates_a_missing_topic_with_the_wanted_partitions(kafka_broker, admin,
     assert again.returncode == 0, again.stderr
     assert "has 4 partitions (wanted 4): left as it was" in again.stderr
     assert partitions_of(admin, topic_name, 4) == 4
+
+
+def test_a_created_topic_admits_no_batch_larger_than_the_contract_says(kafka_broker, admin, topic_name):
+    """max.message.bytes = TOPIC_MAX_MESSAGE_BYTES: the producer's batches fit, and a record
+    above it is refused by the broker (MSG_SIZE_TOO_LARGE) instead of reaching the jobs."""
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "TICKETS_TOPIC": topic_name}
+    assert run_topic(env=env).returncode == 0
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic_name)
+    configs = admin.describe_configs([resource])[resource].result(30)
+    assert configs["max.message.bytes"].value == str(TOPIC_MAX_MESSAGE_BYTES)
+    errors = []
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers, "linger.ms": 0})
+    for size in (TOPIC_MAX_MESSAGE_BYTES - 1024, TOPIC_MAX_MESSAGE_BYTES + 1024):
+        producer.produce(topic_name, b"x" * size, on_delivery=lambda err, _m: errors.append(err))
+        producer.flush(30)
+    assert errors[0] is None
+    assert errors[1] is not None and errors[1].code() == KafkaError.MSG_SIZE_TOO_LARGE
 
 
 def test_grows_an_existing_topic_from_3_to_6_partitions(kafka_broker, admin, topic_name):

@@ -1,0 +1,110 @@
+"""The worst batch: records as large as the topic admits, enough of them to fill a batch.
+
+The enrichment job runs as `make run` runs it, with the shipped settings (a 1g driver,
+MAX_OFFSETS_PER_TRIGGER = 0, so as many records a batch as fit). Every record is junk of
+the largest size the topic takes, with a large key: each becomes a dead letter of
+bounded size. The job must neither fail nor restart, fill whole batches, and store the
+valid tickets produced after the junk.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from core.contract import TOPIC_MAX_MESSAGE_BYTES
+from jobs import enrichment
+from jobs.batch_size import fitting_records
+from producer.generator import TicketGenerator, encode
+from producer.topic import ensure_topic
+from scripts.embedded.ports import free_port
+from tests.faults.helpers import PYTHON, Process, base_env, log, query
+from tests.jobs.test_pipeline import job_settings
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
+
+SHIPPED_DRIVER_MEMORY = 2**30  # JobSettings.driver_memory's default, 1g
+KEY = b"k" * 8192
+# One record a batch on the broker, no compression: the value fills what is left.
+VALUE = b"x" * (TOPIC_MAX_MESSAGE_BYTES - len(KEY) - 512)
+_BATCH = re.compile(r"^batch \d+: (\d+) valid \(\d+ new\), (\d+) rejected", re.M)
+
+
+def produce_junk(bootstrap: str, topic: str, count: int) -> None:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": TOPIC_MAX_MESSAGE_BYTES,
+         "enable.idempotence": True, "acks": "all"}
+    )  # fmt: skip
+    started = time.monotonic()
+    for i in range(count):
+        while True:
+            try:
+                producer.produce(topic, key=KEY, value=VALUE)
+                break
+            except BufferError:
+                producer.poll(0.5)
+        if i and i % 2000 == 0:
+            log(f"worst batch: {i} of {count} junk records produced ({time.monotonic() - started:.0f}s)")
+    assert producer.flush(300) == 0
+
+
+def test_a_batch_of_the_largest_records_neither_exhausts_the_driver_nor_stops_the_job(
+    kafka_broker, postgres_server, writer_url, tmp_path
+):
+    """With the shipped memory settings, batches full of the largest records the topic
+    admits are stored as bounded dead letters; the job never restarts, and the valid
+    tickets after them are stored."""
+    bootstrap, password = kafka_broker.bootstrap_servers, postgres_server.writer_password
+    topic = f"worst_{int(time.time())}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    assert ensure_topic(admin, topic, 1, 30)
+    worst = enrichment.worst_row_bytes(job_settings(enrichment, bootstrap, topic, writer_url, tmp_path))
+    per_batch = fitting_records(SHIPPED_DRIVER_MEMORY, SHIPPED_DRIVER_MEMORY, worst)
+    junk = per_batch + per_batch // 4
+    log(f"worst batch: {junk} records of {len(KEY) + len(VALUE):,} bytes, {per_batch} a batch")
+    produce_junk(bootstrap, topic, junk)
+    generator = TicketGenerator(seed=31)
+    tickets = [generator.ticket() for _ in range(50)]
+    after = Producer({"bootstrap.servers": bootstrap})
+    for ticket in tickets:
+        after.produce(topic, key=ticket["client_id"].encode(), value=encode(ticket))
+    assert after.flush(30) == 0
+
+    command = [
+        PYTHON, "-m", "jobs.enrichment", "--bootstrap-servers", bootstrap, "--topic", topic,
+        "--database-url", writer_url, "--checkpoint-dir", str(tmp_path / "checkpoint"),
+        "--ui-port", str(free_port()), "--console-rows", "0", "--progress-interval-seconds", "10",
+    ]  # fmt: skip
+    env = base_env(postgres_server.writer_password, tmp_path)
+    job = Process("enrichment", command, env, tmp_path / "logs")
+    job.start()
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            assert job.alive, f"the job ended ({job.exited()}):\n{job.tail()}"
+            stored = query(writer_url, password, "SELECT count(*) FROM tickets")[0][0]
+            if stored == len(tickets):
+                break
+            time.sleep(2)
+        letters = query(
+            writer_url,
+            password,
+            "SELECT count(*), max(octet_length(raw_key) + octet_length(raw_value)), min(raw_value_bytes)"
+            " FROM tickets_rejected",
+        )[0]
+        log_text = job.log_path.read_text(errors="replace")
+        assert job.alive, job.tail()
+    finally:
+        job.terminate()
+        admin.delete_topics([topic])[topic].result(60)
+    assert stored == len(tickets), log_text[-3000:]
+    assert letters[0] == junk
+    assert letters[1] <= 2 * 4096 and letters[2] == len(VALUE)
+    batches = [(int(v), int(r)) for v, r in _BATCH.findall(log_text)]
+    assert f"at most {per_batch} records per micro-batch" in log_text
+    assert (0, per_batch) in batches, batches  # at least one batch was full
+    assert job.starts == 1
