@@ -25,13 +25,17 @@ PROMETHEUS_OPERATOR_VERSION := 0.94.0
 PROMETHEUS_OPERATOR_SUM := h1:VxMKzqr8Xqw5/QInNT7a3B5XInPnHqE7SD2UIdwKpRM=
 PROMETHEUS_OPERATOR_DIR := $(LOCAL)/prometheus-operator-$(PROMETHEUS_OPERATOR_VERSION)
 # Every step that can take more than a few seconds prints a progress line while it is silent.
-PROGRESS := $(PYTHON) scripts/with_progress.py
+PROGRESS := $(PYTHON) scripts/setup/with_progress.py
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench faults install jars helm promtool prometheus spark-operator prometheus-operator-crds clean-data
+.PHONY: help run test check lint format bench faults install jars helm promtool prometheus spark-operator prometheus-operator-crds clean-data
 
-help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+##@ Help
+
+help: ## List the targets, by section
+	@awk 'BEGIN { FS = ":.*## " } \
+	  /^##@ / { printf "\n%s\n", substr($$0, 5) } \
+	  /^[a-zA-Z_-]+:.*## / { printf "  %-26s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -42,11 +46,13 @@ $(VENV)/.installed: pyproject.toml
 	  $(PY) -m pip install --progress-bar off -e '.[jobs,k8s,dashboard,dev]'
 	@touch $@
 
+##@ Set-up (each runs on first use of the targets that need it)
+
 install: $(VENV)/.installed ## Create .venv and install the dependencies
 
-$(JARS)/.resolved: images/jars/pom.xml images/jars/settings.xml scripts/resolve_jars.sh
+$(JARS)/.resolved: images/jars/pom.xml images/jars/settings.xml scripts/setup/resolve_jars.sh
 	$(PROGRESS) "resolving the JVM jars from Maven Central (first time: ~150 MB)" -- \
-	  bash scripts/resolve_jars.sh $(JARS)
+	  bash scripts/setup/resolve_jars.sh $(JARS)
 	@touch $@
 
 jars: $(JARS)/.resolved ## Resolve the JVM jars (Kafka broker, Spark connector) from Maven Central
@@ -71,39 +77,55 @@ $(PROMETHEUS): | $(PROMTOOL)
 
 prometheus: $(PROMETHEUS) ## Build the pinned Prometheus server into .local/bin (no web UI assets; the API is all the tests use)
 
-$(SPARK_OPERATOR_DIR)/SOURCE: scripts/fetch_go_module.sh
+$(SPARK_OPERATOR_DIR)/SOURCE: scripts/setup/fetch_go_module.sh
 	$(PROGRESS) "fetching the Spark operator $(SPARK_OPERATOR_VERSION) chart and CRDs (Go module)" -- \
-	  bash scripts/fetch_go_module.sh github.com/kubeflow/spark-operator/v2@v$(SPARK_OPERATOR_VERSION) \
+	  bash scripts/setup/fetch_go_module.sh github.com/kubeflow/spark-operator/v2@v$(SPARK_OPERATOR_VERSION) \
 	  '$(SPARK_OPERATOR_SUM)' charts/spark-operator-chart $(SPARK_OPERATOR_DIR)
 
 spark-operator: $(SPARK_OPERATOR_DIR)/SOURCE ## Fetch the pinned Spark operator chart and CRDs into .local
 
-$(PROMETHEUS_OPERATOR_DIR)/SOURCE: scripts/fetch_go_module.sh
+$(PROMETHEUS_OPERATOR_DIR)/SOURCE: scripts/setup/fetch_go_module.sh
 	$(PROGRESS) "fetching the prometheus-operator $(PROMETHEUS_OPERATOR_VERSION) CRDs (Go module)" -- \
-	  bash scripts/fetch_go_module.sh github.com/prometheus-operator/prometheus-operator@v$(PROMETHEUS_OPERATOR_VERSION) \
+	  bash scripts/setup/fetch_go_module.sh github.com/prometheus-operator/prometheus-operator@v$(PROMETHEUS_OPERATOR_VERSION) \
 	  '$(PROMETHEUS_OPERATOR_SUM)' example/prometheus-operator-crd $(PROMETHEUS_OPERATOR_DIR)
 
 prometheus-operator-crds: $(PROMETHEUS_OPERATOR_DIR)/SOURCE ## Fetch the pinned prometheus-operator CRDs into .local
 
+##@ The two commands, and the edit loop
+
 run: install jars ## Run the whole pipeline embedded: Kafka, PostgreSQL, producer, both Spark jobs
-	$(PY) -m scripts.run_embedded $(ARGS)
+	$(PY) -m scripts.embedded $(ARGS)
+
+# What the tests find on PATH and in the environment: the pinned tools and upstream files.
+TEST_ENV := PATH="$(abspath $(LOCAL)/bin):$$PATH" \
+  SPARK_OPERATOR_CHART="$(abspath $(SPARK_OPERATOR_DIR))/spark-operator-chart" \
+  PROMETHEUS_OPERATOR_CRDS="$(abspath $(PROMETHEUS_OPERATOR_DIR))/prometheus-operator-crd"
 
 test: install jars helm promtool prometheus spark-operator prometheus-operator-crds ## Run every test (unit, integration, chart checks)
-	PATH="$(abspath $(LOCAL)/bin):$$PATH" SPARK_OPERATOR_CHART="$(abspath $(SPARK_OPERATOR_DIR))/spark-operator-chart" \
-	  PROMETHEUS_OPERATOR_CRDS="$(abspath $(PROMETHEUS_OPERATOR_DIR))/prometheus-operator-crd" \
-	  $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install jars ## Measure throughput and latency beside the baselines; writes bench/results/latest.*
-	$(PY) -m scripts.bench $(ARGS)
-
-faults: install jars ## Run only the fault-injection suite (part of make test too)
-	$(PY) -m pytest tests/faults -s $(PYTEST_ARGS)
+check: lint helm promtool spark-operator prometheus-operator-crds ## The edit loop: lint, then the tests that start no service (under a minute)
+	$(TEST_ENV) $(PY) -m pytest -q -m "not integration and not services" $(PYTEST_ARGS)
 
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# Under root, PostgreSQL's files may live outside the clone (README, "Where data lives"); the
+format: install ## Fix what ruff can: imports, lint fixes, formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+faults: install jars ## Run only the fault-injection suite (part of make test too)
+	$(PY) -m pytest tests/faults -s $(PYTEST_ARGS)
+
+##@ Measurements
+
+bench: install jars ## Measure throughput and latency beside the baselines; writes bench/results/latest.*
+	$(PY) -m scripts.bench $(ARGS)
+
+##@ Data
+
+# Under root, PostgreSQL's files may live outside the clone (docs/embedded.md, "Where data lives"); the
 # link .local/run/postgres/server then says where.
 clean-data: ## Delete the embedded broker, database, checkpoints and logs (keeps venv and jars)
 	if [ -L $(LOCAL)/run/postgres/server ]; then rm -rf "$$(readlink $(LOCAL)/run/postgres/server)"; fi

@@ -7,27 +7,27 @@ expressions from it (jobs/validation.py), and the SQL DDL is generated from it
 A record is valid only if Python, Spark and PostgreSQL all read it the same way and
 PostgreSQL can store every value of it. Where one of the three refuses or changes a
 value, the contract decides, and both twins (decode_ticket here, jobs/validation.py
-in Spark) reject it with the same reason at the same step:
+in Spark) reject it with the same reason (of REASONS) at the same step:
 
 - The JSON text. Spark's parser (Jackson) refuses a text nested deeper than
   MAX_JSON_DEPTH, a number of more than MAX_NUMBER_DIGITS digits, or a field name of
   more than MAX_NAME_CHARS characters; Python's json would accept them (or raise
-  RecursionError on deep nesting): the twin refuses them too, as "not JSON".
+  RecursionError on deep nesting): the twin refuses them too (REASONS.not_json).
 - Lone surrogates. A JSON escape such as \\ud800 that is not half of a pair is valid
   JSON, but no Unicode scalar value: Python keeps it (and cannot encode it to UTF-8),
-  Spark turns it into "?". Any such escape in the record: "lone surrogate escape".
+  Spark turns it into "?". Any such escape in the record: REASONS.lone_surrogate.
 - NUL. "\\u0000" is valid JSON, and Python and Spark keep it, but PostgreSQL's text
-  cannot hold it: "NUL character in <field>", for every field.
+  cannot hold it: REASONS.nul_character, for every field.
 - Formats (ticket_id, client_id, created_at) match the whole text: Java's "$" also
   matches before a final \\r, \\u2028 or \\u2029, Python's before a final \\n.
 - Blank requests. Spark's trim() strips spaces only, Python's strip() every Unicode
   space: a request made only of BLANK_CHARACTERS (Python's str.isspace set, listed)
-  is "empty request".
+  is REASONS.empty_request.
 - created_at. Its offset lies within +-18:00 with minutes below 60 (Java's limit;
   Python accepts up to 23:59 and minute 60), and the instant within CREATED_AT_RANGE,
   from 1900 to 9999-12-30 in UTC (Spark parses year 0, which Python and PostgreSQL
   refuse; Python cannot shift 9999-12-31 into a zone east of UTC, and PySpark's own
-  conversion fails near year 1). Outside: "bad timestamp: created_at".
+  conversion fails near year 1). Outside: REASONS.bad_timestamp.
 - Reasons quote at most QUOTE_CHARS characters of the record, with every control
   character (C0, DEL, C1) as "?", so that a reason is short and always storable.
 
@@ -41,8 +41,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -53,6 +54,9 @@ __all__ = [
     "CREATED_AT_RANGE",
     "ESCAPED_BACKSLASH",
     "FIELDS",
+    "KAFKA_POSITION",
+    "LINEAGE_COLUMNS",
+    "LINEAGE_NAMES",
     "LONE_SURROGATE_ESCAPE",
     "MAX_JSON_DEPTH",
     "MAX_NAME_CHARS",
@@ -61,13 +65,20 @@ __all__ = [
     "PRODUCER_BATCH_BYTES",
     "QUOTE_CHARS",
     "QUOTE_UNSAFE",
+    "RAW_PARTS",
+    "RAW_PART_TYPES",
+    "REASONS",
     "TABLES",
     "TOPIC",
     "TOPIC_MAX_MESSAGE_BYTES",
     "TYPE_TEAMS",
     "UUID_PATTERN",
+    "WINNER_ORDER",
     "Field",
+    "LineageColumn",
     "Priority",
+    "Reason",
+    "Reasons",
     "TicketType",
     "decode_ticket",
     "quote",
@@ -178,6 +189,91 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
+class LineageColumn:
+    """Where a stored row came from in Kafka: one column of the tables that keep records."""
+
+    name: str
+    sql_type: str
+    not_null: bool
+    # The Kafka source's column (Spark's kafka source; a confluent Message's method).
+    source: str
+
+
+LINEAGE_COLUMNS: tuple[LineageColumn, ...] = (
+    LineageColumn("kafka_topic", "text", not_null=True, source="topic"),
+    LineageColumn("kafka_partition", "integer", not_null=True, source="partition"),
+    LineageColumn("kafka_offset", "bigint", not_null=True, source="offset"),
+    # A record may have no timestamp.
+    LineageColumn("kafka_timestamp", "timestamptz", not_null=False, source="timestamp"),
+)
+LINEAGE_NAMES: tuple[str, ...] = tuple(c.name for c in LINEAGE_COLUMNS)
+# A record's place in Kafka: the natural key of a rejected record.
+KAFKA_POSITION: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")
+# Which copy of a ticket_id sent more than once both jobs keep, whatever their
+# micro-batch boundaries: the earliest Kafka timestamp, then partition, then offset.
+WINNER_ORDER: tuple[str, ...] = ("kafka_timestamp", "kafka_partition", "kafka_offset")
+# What a dead letter keeps of each raw part of its record (key, value), as the jobs hand it
+# to the sink: <part>_hex (a preview), <part>_bytes (the whole size), <part>_sha256 (hex).
+RAW_PARTS: tuple[str, ...] = ("raw_key", "raw_value")
+RAW_PART_TYPES: dict[str, str] = {"hex": "text", "bytes": "integer", "sha256": "text"}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One kind of reject reason. Its template names a contract field as {field} and what
+    the record holds as {detail} (a size, a quoted text): the twins fill them alike."""
+
+    template: str
+
+    @property
+    def has_detail(self) -> bool:
+        return "{detail}" in self.template
+
+    def text(self, field: str = "", detail: object = "") -> str:
+        """The reason, for `field` and with `detail` (the Python twin's)."""
+        return self.template.format(field=field, detail=detail)
+
+    def around_detail(self, field: str = "") -> tuple[str, str]:
+        """The text before and after the detail, for `field` (the Spark twin's)."""
+        before, _, after = self.template.partition("{detail}")
+        return before.format(field=field), after.format(field=field)
+
+    def labels(self) -> tuple[str, ...]:
+        """What a metrics label keeps of a reason with a detail: the text before its ": "."""
+        head = self.template.partition(": ")[0]
+        return tuple(dict.fromkeys(head.format(field=f.name) for f in FIELDS))
+
+
+@dataclass(frozen=True, slots=True)
+class Reasons:
+    """Every reject reason, in the order the twins check them."""
+
+    tombstone: Reason = Reason("null value (tombstone)")
+    empty: Reason = Reason("empty value")
+    too_large: Reason = Reason("record too large: {detail} bytes")
+    invalid_utf8: Reason = Reason("invalid UTF-8")
+    not_json: Reason = Reason("not JSON")
+    lone_surrogate: Reason = Reason("lone surrogate escape")
+    not_object: Reason = Reason("not a JSON object")
+    missing_field: Reason = Reason("missing field: {field}")
+    unexpected_field: Reason = Reason("unexpected field: {detail}")
+    null_field: Reason = Reason("null field: {field}")
+    wrong_type: Reason = Reason("wrong type for {field}: expected string")
+    nul_character: Reason = Reason("NUL character in {field}")
+    too_long: Reason = Reason("{field} too long")
+    empty_request: Reason = Reason("empty request")
+    unknown_value: Reason = Reason("unknown {field}: {detail}")
+    bad_timestamp: Reason = Reason("bad timestamp: {field}")
+    bad_format: Reason = Reason("bad format: {field}")
+
+    def __iter__(self) -> Iterator[Reason]:
+        return (getattr(self, f.name) for f in fields(self))
+
+
+REASONS = Reasons()
+
+
+@dataclass(frozen=True, slots=True)
 class Tables:
     """The PostgreSQL tables the pipeline writes."""
 
@@ -204,20 +300,20 @@ def decode_ticket(raw: bytes | None) -> tuple[dict | None, str | None]:
     It never raises, whatever the bytes.
     """
     if raw is None:
-        return None, "null value (tombstone)"
+        return None, REASONS.tombstone.text()
     if len(raw) == 0:
-        return None, "empty value"
+        return None, REASONS.empty.text()
     if len(raw) > MAX_RAW_BYTES:
-        return None, f"record too large: {len(raw)} bytes"
+        return None, REASONS.too_large.text(detail=len(raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return None, "invalid UTF-8"
+        return None, REASONS.invalid_utf8.text()
     ticket = _parse_json(text)
     if ticket is _NOT_JSON:
-        return None, "not JSON"
+        return None, REASONS.not_json.text()
     if _has_lone_surrogate(text):
-        return None, "lone surrogate escape"
+        return None, REASONS.lone_surrogate.text()
     reason = validate_ticket(ticket)
     return (None, reason) if reason else (ticket, None)
 
@@ -321,7 +417,7 @@ def reject_reason(raw: bytes | None) -> str | None:
 
 
 # Reasons that carry a free-form detail after ": " (a size, a field name, a value).
-_DETAILED_REASONS = ("record too large", "unexpected field", *(f"unknown {f.name}" for f in FIELDS))
+_DETAILED_REASONS = frozenset(label for r in REASONS if r.has_detail for label in r.labels())
 
 
 def reason_label(reason: str) -> str:
@@ -342,13 +438,13 @@ def validate_ticket(ticket: object) -> str | None:
     fields, then each field's null, type, enum, length and format rules.
     """
     if not isinstance(ticket, dict):
-        return "not a JSON object"
+        return REASONS.not_object.text()
     for field in FIELDS:
         if field.name not in ticket:
-            return f"missing field: {field.name}"
+            return REASONS.missing_field.text(field.name)
     extra = sorted(set(ticket) - set(FIELD_NAMES))
     if extra:
-        return f"unexpected field: {quote(extra[0])}"
+        return REASONS.unexpected_field.text(detail=quote(extra[0]))
     for field in FIELDS:
         reason = _field_error(field, ticket[field.name])
         if reason:
@@ -358,21 +454,21 @@ def validate_ticket(ticket: object) -> str | None:
 
 def _field_error(field: Field, value: object) -> str | None:
     if value is None:
-        return f"null field: {field.name}"
+        return REASONS.null_field.text(field.name)
     if not isinstance(value, str):
-        return f"wrong type for {field.name}: expected string"
+        return REASONS.wrong_type.text(field.name)
     if "\x00" in value:
-        return f"NUL character in {field.name}"
+        return REASONS.nul_character.text(field.name)
     if field.max_chars is not None and len(value) > field.max_chars:
-        return f"{field.name} too long"
+        return REASONS.too_long.text(field.name)
     if field.name == "request" and not value.strip(BLANK_CHARACTERS):
-        return "empty request"
+        return REASONS.empty_request.text()
     if field.allowed is not None and value not in field.allowed:
-        return f"unknown {field.name}: {quote(value)}"
+        return REASONS.unknown_value.text(field.name, quote(value))
     if field.is_timestamp and not _is_timestamp(value):
-        return f"bad timestamp: {field.name}"
+        return REASONS.bad_timestamp.text(field.name)
     if field.pattern is not None and not re.fullmatch(field.pattern, value):
-        return f"bad format: {field.name}"
+        return REASONS.bad_format.text(field.name)
     return None
 
 

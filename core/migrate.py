@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from core.logs import configure_logging
 from core.migrations import MIGRATIONS, apply_migrations, grant_reader, grant_writer
-from core.postgres import DatabaseUnavailable, connection, wait_for_database
-from core.settings import DatabaseSettings, SettingError, at_least, load, mask_url, setting
+from core.postgres import DatabaseUnavailable, settings_connection, wait_for_database
+from core.settings import DatabaseSettings, SettingError, at_least, load_or_exit, mask_url, setting
 
 logger = logging.getLogger("core.migrate")
 
@@ -58,15 +58,35 @@ class MigrateSettings(DatabaseSettings):
         ]
 
 
+_ROLE_SETTINGS = {"the Spark jobs": "DATABASE_WRITER_ROLE", "the dashboard": "DATABASE_READER_ROLE"}
+
+
+def _check_not_owner(conn, roles: list[tuple[str, str, Callable[..., bool], str]]) -> None:
+    """Refuse a jobs' or dashboard's role that is the owner migrate connects as: its grant
+    would reset the owner's password to that role's."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_user")
+        (owner,) = cur.fetchone()
+    for role, _, _, who in roles:
+        if role == owner:
+            variable = _ROLE_SETTINGS[who]
+            raise SettingError(
+                f"invalid setting {variable.lower().removeprefix('database_')}: {variable} must differ from"
+                f" the owner that migrate connects as ({owner!r}, the user of DATABASE_URL):"
+                f" {who} must not connect as the owner of the tables"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
+    settings = load_or_exit(MigrateSettings, argv, "python -m core.migrate", logger)
     try:
-        settings = load(MigrateSettings, argv, prog="python -m core.migrate")
         roles = settings.roles()
         wait_for_database(
             settings.database_url, application_name="migrate", timeout_seconds=settings.wait_seconds
         )
-        with connection(settings.database_url, application_name="migrate") as conn:
+        with settings_connection(settings, application_name="migrate") as conn:
+            _check_not_owner(conn, roles)
             applied = apply_migrations(conn)
             for role, password_variable, grant, who in roles:
                 if not grant(conn, role, os.environ.get(password_variable)):
@@ -77,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                         password_variable,
                         who,
                     )
-    except (SettingError, DatabaseUnavailable) as e:
+    except SettingError as e:
+        logger.error("%s", e)
+        return 2
+    except DatabaseUnavailable as e:
         logger.error("%s", e)
         return 1
     logger.info(

@@ -3,6 +3,11 @@
 Each migration runs once, in its own transaction, and is recorded in
 `schema_migrations`; an advisory lock serialises concurrent runs (several pods or
 processes may start at once). Apply them with `python -m core.migrate`.
+
+An applied migration renders the same SQL forever. So the lineage columns are written
+out in them, not derived from core.contract.LINEAGE_COLUMNS: a change to the constant
+must come with a new migration, and tests/core/test_lineage.py checks that the schema
+a fresh migrate builds has the lineage of LINEAGE_COLUMNS.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ def _create_tickets() -> sql.Composable:
     columns = [
         *_ticket_columns(),
         sql.SQL("team text NOT NULL {}").format(_in_list("team", list(TYPE_TEAMS.values()))),
-        # Lineage: where the record came from, and when each stage saw it.
+        # Lineage: where the record came from, and when each stage saw it. Frozen as applied
+        # (see the module's docstring): not derived from LINEAGE_COLUMNS.
         sql.SQL("kafka_topic text NOT NULL"),
         sql.SQL("kafka_partition integer NOT NULL"),
         sql.SQL("kafka_offset bigint NOT NULL"),
@@ -72,6 +78,7 @@ def _create_tickets() -> sql.Composable:
 
 
 def _create_rejected() -> sql.Composable:
+    """Frozen as applied (see the module's docstring): not derived from LINEAGE_COLUMNS."""
     return sql.SQL(
         "CREATE TABLE IF NOT EXISTS {} ("
         " kafka_topic text NOT NULL,"
@@ -105,7 +112,8 @@ def _create_aggregation() -> sql.Composable:
 
 
 def _add_winner_to_aggregation_seen() -> sql.Composable:
-    """The Kafka position of the counted copy, so a winning copy can replace it."""
+    """The Kafka position of the counted copy, so a winning copy can replace it (its columns
+    frozen as applied, see the module's docstring: not derived from WINNER_ORDER)."""
     return sql.SQL(
         "ALTER TABLE {} ADD COLUMN IF NOT EXISTS kafka_timestamp timestamptz,"
         " ADD COLUMN IF NOT EXISTS kafka_partition integer,"

@@ -5,16 +5,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import psycopg2
 import psycopg2.extensions
 
-from core.settings import mask_url
+from core.settings import DatabaseSettings, mask_url
 
-__all__ = ["DatabaseUnavailable", "connect", "connection", "wait_for_database"]
+__all__ = [
+    "STATEMENT_TIMEOUT_SECONDS",
+    "DatabaseUnavailable",
+    "connect",
+    "connection",
+    "settings_connection",
+    "wait_for_database",
+]
 
 logger = logging.getLogger(__name__)
+
+
+# A statement blocked longer than this is cancelled (SQLSTATE 57014, an OperationalError the
+# jobs retry until DATABASE_RETRY_SECONDS) instead of waiting for ever; the setting's default.
+STATEMENT_TIMEOUT_SECONDS: float = DatabaseSettings.statement_timeout_seconds
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -22,14 +34,20 @@ class DatabaseUnavailable(RuntimeError):
 
 
 def connect(
-    database_url: str, *, application_name: str, connect_timeout_seconds: int = 10
+    database_url: str,
+    *,
+    application_name: str,
+    connect_timeout_seconds: int = 10,
+    statement_timeout_seconds: float = STATEMENT_TIMEOUT_SECONDS,
 ) -> psycopg2.extensions.connection:
-    """Open a connection; the password comes from the URL, PGPASSWORD or ~/.pgpass (libpq)."""
+    """Open a connection whose statements time out after `statement_timeout_seconds` (0: never);
+    the password comes from the URL, PGPASSWORD or ~/.pgpass (libpq)."""
     try:
         return psycopg2.connect(
             database_url,
             application_name=application_name,
             connect_timeout=connect_timeout_seconds,
+            options=f"-c statement_timeout={round(statement_timeout_seconds * 1000)}",
         )
     except psycopg2.OperationalError as e:
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -39,13 +57,26 @@ def connect(
 
 
 @contextmanager
-def connection(database_url: str, *, application_name: str) -> Iterator:
+def connection(
+    database_url: str, *, application_name: str, statement_timeout_seconds: float = STATEMENT_TIMEOUT_SECONDS
+) -> Iterator:
     """A connection that is closed on exit; commit is left to the caller."""
-    conn = connect(database_url, application_name=application_name)
+    conn = connect(
+        database_url, application_name=application_name, statement_timeout_seconds=statement_timeout_seconds
+    )
     try:
         yield conn
     finally:
         conn.close()
+
+
+def settings_connection(settings: DatabaseSettings, *, application_name: str) -> AbstractContextManager:
+    """`connection` to the settings' DATABASE_URL, with their statement timeout."""
+    return connection(
+        settings.database_url,
+        application_name=application_name,
+        statement_timeout_seconds=settings.statement_timeout_seconds,
+    )
 
 
 def wait_for_database(database_url: str, *, application_name: str, timeout_seconds: float) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from core.components import BROKER, DATABASE, PRODUCER, SPARK_JOBS
 from core.contract import TOPIC
 
 __all__ = [
@@ -82,7 +83,7 @@ class KafkaSettings:
     bootstrap_servers: str = setting(
         "KAFKA_BOOTSTRAP_SERVERS",
         "--bootstrap-servers",
-        "127.0.0.1:9092",
+        f"127.0.0.1:{BROKER.port}",
         "Kafka bootstrap servers (host:port, comma-separated)",
         _non_empty,
     )
@@ -96,9 +97,17 @@ class DatabaseSettings:
     database_url: str = setting(
         "DATABASE_URL",
         "--database-url",
-        "postgresql://tickets@127.0.0.1:5432/tickets",
+        f"postgresql://tickets@127.0.0.1:{DATABASE.port}/tickets",
         "PostgreSQL connection URL; the password is read from PGPASSWORD",
         _postgres_url,
+    )
+    statement_timeout_seconds: float = setting(
+        "DATABASE_STATEMENT_TIMEOUT_SECONDS",
+        "--statement-timeout-seconds",
+        60.0,
+        "A statement blocked longer than this (a lock, a stalled server) is cancelled, and the"
+        " jobs retry it until DATABASE_RETRY_SECONDS; 0 = never",
+        at_least(0),
     )
 
 
@@ -123,8 +132,9 @@ class MetricsSettings:
         "METRICS_PORT",
         "--metrics-port",
         0,
-        "Port of the Prometheus /metrics endpoint; 0 = the component's default"
-        " (producer 9400, enrichment 9401, aggregation 9402), -1 = none",
+        "Port of the Prometheus /metrics endpoint; 0 = the component's default ("
+        + ", ".join(f"{c.name} {c.metrics_port}" for c in (PRODUCER, *SPARK_JOBS))
+        + "), -1 = none",
         at_least(-1),
     )
 

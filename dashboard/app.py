@@ -8,9 +8,10 @@ from datetime import datetime
 
 from nicegui import app, run, ui
 
-from core.postgres import connection
+from core.postgres import settings_connection
+from dashboard.lag import LagReader
 from dashboard.settings import DashboardSettings
-from dashboard.snapshot import LagReader, Snapshot, read_snapshot
+from dashboard.snapshot import Snapshot, read_snapshot
 
 __all__ = ["HEALTH_PATH", "SharedSnapshot", "build_page", "take_snapshot"]
 
@@ -22,7 +23,10 @@ logger = logging.getLogger(__name__)
 
 def take_snapshot(settings: DashboardSettings, lag_reader: LagReader) -> Snapshot:
     """The tables' figures (one read-only transaction) and the consumer groups' lag."""
-    with connection(settings.database_url, application_name="dashboard") as conn, conn.cursor() as cur:
+    with (
+        settings_connection(settings, application_name="dashboard") as conn,
+        conn.cursor() as cur,
+    ):
         conn.set_session(readonly=True)
         snapshot = read_snapshot(cur)
     groups = [g.strip() for g in settings.consumer_groups.split(",") if g.strip()]

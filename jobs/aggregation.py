@@ -17,11 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 
+from core.components import AGGREGATION
+from core.contract import WINNER_ORDER
+from jobs.batch_report import BatchClock, batch_line
 from jobs.batch_size import WorstRow
 from jobs.dead_letters import RecordReader, refused_letters, store_dead_letters
 from jobs.metrics import JobMetrics
-from jobs.postgres_sink import WINNER_ORDER, BatchTransaction, count_new_tickets, write_isolating
-from jobs.progress import BatchClock
+from jobs.postgres_sink import BatchTransaction, count_new_tickets, write_isolating
 from jobs.settings import AggregationSettings
 from jobs.streaming import JobSpec, run_main
 from jobs.validation import classify
@@ -49,7 +51,9 @@ def countable(batch: pa.Table) -> pa.Table:
 def batch_writer(settings: AggregationSettings, metrics: JobMetrics):
     """The foreachBatch function of verdicts (`verdicts`): count new tickets per type in one
     transaction."""
-    transaction = BatchTransaction(settings.database_url, "aggregation", settings.db_retry_seconds)
+    transaction = BatchTransaction(
+        settings.database_url, "aggregation", settings.db_retry_seconds, settings.statement_timeout_seconds
+    )
     reader = RecordReader(settings.bootstrap_servers)
 
     def count(cur, tickets: pa.Table) -> tuple[dict[str, int], int]:
@@ -87,15 +91,12 @@ def batch_writer(settings: AggregationSettings, metrics: JobMetrics):
             return
         summary = ", ".join(f"{t} {n:+d}" for t, n in sorted(added.items())) or "nothing new"
         refusals = f", {refused} refused by PostgreSQL" if refused else ""
-        print(
-            f"batch {batch_id}: {tickets.num_rows} valid tickets, {summary}{refusals} {clock.summary()}",
-            flush=True,
-        )
+        print(batch_line(batch_id, tickets.num_rows, new, f", {summary}{refusals}", clock), flush=True)
 
     return write
 
 
-SPEC = JobSpec("aggregation", 4041, 9402, verdicts, batch_writer, lambda _settings: WorstRow.verdict())
+SPEC = JobSpec(AGGREGATION, verdicts, batch_writer, lambda _settings: WorstRow.verdict())
 
 
 def main(argv: list[str] | None = None) -> int:

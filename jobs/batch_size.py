@@ -39,7 +39,7 @@ TASK_RESULT_BYTES = 16 * 2**20
 _UTF8_MAX = 4
 _ARROW_VALUE = 4 + 1  # a string's offset, and the validity bits rounded up
 _FIXED = 8  # a timestamp, an offset, a partition (padded)
-_LONGEST_REASON_CHARS = 40 + QUOTE_CHARS  # "unexpected field: " and the like, then a quote
+_LONGEST_REASON_CHARS = 40 + QUOTE_CHARS  # a reason of core.contract.REASONS, then a quote
 _SHORT_FIELD_CHARS = 36  # the longest fixed format or enum of a ticket (a UUID)
 _SPARK_DEFAULT_RESULT_SIZE = "1g"
 

@@ -16,11 +16,12 @@ import time
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from core.contract import LINEAGE_NAMES, RAW_PART_TYPES, RAW_PARTS
+from core.kafka import client_config
 from jobs.postgres_sink import Refused, insert_rejected, write_isolating
 
 __all__ = [
     "PREVIEW_BYTES",
-    "RAW_PARTS",
     "REJECTED_COLUMNS",
     "DeadLetterError",
     "RecordReader",
@@ -33,17 +34,8 @@ logger = logging.getLogger(__name__)
 
 # How much of a record's key and of its value a dead letter keeps.
 PREVIEW_BYTES = 4096
-# Per raw part (key, value): the preview in hex, the size in bytes, the sha-256 in hex.
-RAW_PARTS = ("raw_key", "raw_value")
-_RAW_COLUMNS = tuple(f"{part}_{what}" for part in RAW_PARTS for what in ("hex", "bytes", "sha256"))
-REJECTED_COLUMNS = (
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-    "kafka_timestamp",
-    "reason",
-    *_RAW_COLUMNS,
-)
+_RAW_COLUMNS = tuple(f"{part}_{what}" for part in RAW_PARTS for what in RAW_PART_TYPES)
+REJECTED_COLUMNS = (*LINEAGE_NAMES, "reason", *_RAW_COLUMNS)
 _SCHEMA = pa.schema(
     [
         ("kafka_topic", pa.string()),
@@ -72,13 +64,15 @@ class RecordReader:
         """(key, value) of the record at that position; (None, None) if it is gone."""
         if self._consumer is None:
             self._consumer = Consumer(
-                {
-                    "bootstrap.servers": self._bootstrap_servers,
-                    "group.id": "ticket-pipeline-dead-letters",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                    "log_level": 0,
-                }
+                client_config(
+                    self._bootstrap_servers,
+                    {
+                        "group.id": "ticket-pipeline-dead-letters",
+                        "enable.auto.commit": False,
+                        "enable.partition.eof": True,
+                        "log_level": 0,
+                    },
+                )
             )
         self._consumer.assign([TopicPartition(topic, partition, offset)])
         deadline = time.monotonic() + _READ_TIMEOUT_SECONDS

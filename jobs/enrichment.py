@@ -18,10 +18,12 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from core.components import ENRICHMENT
+from core.contract import RAW_PARTS
+from jobs.batch_report import BatchClock, batch_line
 from jobs.batch_size import WorstRow
 from jobs.dead_letters import (
     PREVIEW_BYTES,
-    RAW_PARTS,
     REJECTED_COLUMNS,
     RecordReader,
     refused_letters,
@@ -29,7 +31,6 @@ from jobs.dead_letters import (
 )
 from jobs.metrics import JobMetrics
 from jobs.postgres_sink import BatchTransaction, Written, insert_tickets, write_isolating
-from jobs.progress import BatchClock
 from jobs.retention import DeadLetterRetention
 from jobs.settings import EnrichmentSettings
 from jobs.streaming import JobSpec, run_main
@@ -89,9 +90,13 @@ def format_ticket(row: dict) -> str:
 
 def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
     """The foreachBatch function of enriched records (`enrich`): store, print a sample."""
-    transaction = BatchTransaction(settings.database_url, "enrichment", settings.db_retry_seconds)
+    transaction = BatchTransaction(
+        settings.database_url, "enrichment", settings.db_retry_seconds, settings.statement_timeout_seconds
+    )
     reader = RecordReader(settings.bootstrap_servers)
-    retention = DeadLetterRetention(settings.database_url, settings.rejected_retention_days)
+    retention = DeadLetterRetention(
+        settings.database_url, settings.rejected_retention_days, settings.statement_timeout_seconds
+    )
 
     def store(cur, valid: pa.Table, rejected: pa.Table) -> tuple[Written, int, int]:
         """Tickets, rejects, and the tickets PostgreSQL refuses as dead letters: one transaction."""
@@ -125,11 +130,8 @@ def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
         )
         replaced = f", {written.replaced} replaced" if written.replaced else ""
         refusals = f", {refused} refused by PostgreSQL" if refused else ""
-        print(
-            f"batch {batch_id}: {valid.num_rows} valid ({written.inserted} new{replaced}),"
-            f" {rejected.num_rows} rejected ({rejected_stored} new){refusals} {clock.summary()}",
-            flush=True,
-        )
+        details = f"{replaced}, {rejected.num_rows} rejected ({rejected_stored} new){refusals}"
+        print(batch_line(batch_id, valid.num_rows, written.inserted, details, clock), flush=True)
         retention.prune_if_due()
         for row in valid.slice(0, settings.console_rows).to_pylist():
             print(format_ticket(row), flush=True)
@@ -150,7 +152,7 @@ def worst_row_bytes(settings: EnrichmentSettings) -> int:
     return max(WorstRow.ticket(settings.topic), WorstRow.rejected(settings.topic, PREVIEW_BYTES))
 
 
-SPEC = JobSpec("enrichment", 4040, 9401, enrich, batch_writer, worst_row_bytes)
+SPEC = JobSpec(ENRICHMENT, enrich, batch_writer, worst_row_bytes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,6 +102,13 @@ class JobMetrics:
             buckets=BATCH_BUCKETS,
             registry=registry,
         )
+        self._phases = Counter(
+            "ticket_pipeline_batch_phase_seconds",
+            "Spark's time in each phase of the micro-batches (durationMs: addBatch, walCommit,"
+            " queryPlanning...), summed",
+            [*label, "phase"],
+            registry=registry,
+        )
         self._latency = BulkHistogram(
             "ticket_pipeline_latency_seconds",
             "End to end: when the valid tickets of a batch were committed minus their created_at",
@@ -168,6 +175,11 @@ class JobMetrics:
         self._duration.labels(self.job, "postgres").observe(postgres_seconds)
         self._last_batch.set(now)
         self._attempts.set(0)
+
+    def batch_phases(self, duration_ms: dict[str, int]) -> None:
+        """One micro-batch's phases, from its progress (Spark's durationMs)."""
+        for phase, ms in duration_ms.items():
+            self._phases.labels(self.job, phase).inc(ms / 1000)
 
     def lag(self, source_progress: dict) -> None:
         """Lag per partition from a Kafka source's progress: latestOffset - endOffset."""

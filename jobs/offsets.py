@@ -16,6 +16,8 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from core.kafka import client_config
+
 __all__ = ["OffsetCommitter", "parse_end_offsets"]
 
 logger = logging.getLogger(__name__)
@@ -42,14 +44,16 @@ class OffsetCommitter:
     def __init__(self, bootstrap_servers: str, group_id: str) -> None:
         self.group_id = group_id
         self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "group.id": group_id,
-                "enable.auto.commit": False,
-                # Errors reach error_cb, rate-limited; librdkafka's own log stays quiet.
-                "log_level": 2,
-                "error_cb": self._on_error,
-            }
+            client_config(
+                bootstrap_servers,
+                {
+                    "group.id": group_id,
+                    "enable.auto.commit": False,
+                    # Errors reach error_cb, rate-limited; librdkafka's own log stays quiet.
+                    "log_level": 2,
+                    "error_cb": self._on_error,
+                },
+            )
         )
         self._last_error_logged = float("-inf")
         self._errors_not_logged = 0

@@ -25,12 +25,21 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg2 import sql
 
-from core.contract import TABLES, quote
-from core.postgres import DatabaseUnavailable, connect
+from core.contract import (
+    FIELDS,
+    KAFKA_POSITION,
+    LINEAGE_COLUMNS,
+    LINEAGE_NAMES,
+    RAW_PART_TYPES,
+    RAW_PARTS,
+    TABLES,
+    WINNER_ORDER,
+    quote,
+)
+from core.postgres import STATEMENT_TIMEOUT_SECONDS, DatabaseUnavailable, connect
 
 __all__ = [
     "REFUSAL_REASON_CHARS",
-    "WINNER_ORDER",
     "BatchTransaction",
     "Refused",
     "Written",
@@ -48,18 +57,32 @@ T = TypeVar("T")
 _TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError, DatabaseUnavailable)
 _MAX_BACKOFF_SECONDS = 10.0
 
-# Which copy of a ticket_id sent more than once both jobs keep, whatever their
-# micro-batch boundaries: the earliest Kafka timestamp, then partition, then offset.
-WINNER_ORDER = ("kafka_timestamp", "kafka_partition", "kafka_offset")
+# The PostgreSQL type of each column a staging table may have: the contract's fields and
+# lineage, and the dead letters' raw parts, in hex, decoded on insert (jobs.dead_letters).
+_STAGED_TYPES: dict[str, str] = {
+    **{f.name: f.sql_type for f in FIELDS},
+    **{c.name: c.sql_type for c in LINEAGE_COLUMNS},
+    "reason": "text",
+    **{f"{part}_{what}": t for part in RAW_PARTS for what, t in RAW_PART_TYPES.items()},
+}
+_STAGE_REJECTED = (*LINEAGE_NAMES, "reason", *(f"{p}_{what}" for p in RAW_PARTS for what in RAW_PART_TYPES))
+_STAGE_COUNTED = ("ticket_id", "type", *WINNER_ORDER)
 
 
 class BatchTransaction:
     """Runs a function in one transaction on a kept-open connection, retrying outages."""
 
-    def __init__(self, database_url: str, application_name: str, retry_seconds: float) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        application_name: str,
+        retry_seconds: float,
+        statement_timeout_seconds: float = STATEMENT_TIMEOUT_SECONDS,
+    ) -> None:
         self._database_url = database_url
         self._application_name = application_name
         self._retry_seconds = retry_seconds
+        self._statement_timeout_seconds = statement_timeout_seconds
         self._conn = None
 
     def run(self, work: Callable[[psycopg2.extensions.cursor], T]) -> T:
@@ -69,7 +92,11 @@ class BatchTransaction:
         while True:
             try:
                 if self._conn is None or self._conn.closed:
-                    self._conn = connect(self._database_url, application_name=self._application_name)
+                    self._conn = connect(
+                        self._database_url,
+                        application_name=self._application_name,
+                        statement_timeout_seconds=self._statement_timeout_seconds,
+                    )
                 with self._conn.cursor() as cur:
                     result = work(cur)
                 self._conn.commit()
@@ -116,6 +143,20 @@ def create_stage(cur, stage: str, like: str) -> None:
         sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         ).format(sql.Identifier(stage), sql.Identifier(like))
+    )
+    _empty(cur, stage)
+
+
+def _create_typed_stage(cur, stage: str, columns: tuple[str, ...]) -> None:
+    """An empty temporary staging table of `columns`, typed as _STAGED_TYPES says, with no
+    constraint (the target table checks the rows)."""
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+            sql.Identifier(stage),
+            sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_STAGED_TYPES[c])) for c in columns
+            ),
+        )
     )
     _empty(cur, stage)
 
@@ -242,28 +283,27 @@ def insert_rejected(cur, rejected: pa.Table) -> int:
     rows inserted."""
     if rejected.num_rows == 0:
         return 0
-    cur.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_rejected ("
-        " kafka_topic text, kafka_partition integer, kafka_offset bigint,"
-        " kafka_timestamp timestamptz, reason text,"
-        " raw_key_hex text, raw_key_bytes integer, raw_key_sha256 text,"
-        " raw_value_hex text, raw_value_bytes integer, raw_value_sha256 text)"
-        " ON COMMIT DELETE ROWS"
-    )
-    _empty(cur, "stage_rejected")
+    _create_typed_stage(cur, "stage_rejected", _STAGE_REJECTED)
     copy_rows(cur, "stage_rejected", rejected)
+    kept = [sql.Identifier(c) for c in (*LINEAGE_NAMES, "reason")]
+    stored, staged = list(kept), list(kept)
+    for part in RAW_PARTS:
+        stored += [sql.Identifier(part), sql.Identifier(f"{part}_bytes"), sql.Identifier(f"{part}_sha256")]
+        staged += [_unhex(f"{part}_hex"), sql.Identifier(f"{part}_bytes"), _unhex(f"{part}_sha256")]
     cur.execute(
-        sql.SQL(
-            "INSERT INTO {} (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, reason,"
-            " raw_key, raw_key_bytes, raw_key_sha256, raw_value, raw_value_bytes, raw_value_sha256)"
-            " SELECT kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, reason,"
-            " decode(raw_key_hex, 'hex'), raw_key_bytes, decode(raw_key_sha256, 'hex'),"
-            " decode(raw_value_hex, 'hex'), raw_value_bytes, decode(raw_value_sha256, 'hex')"
-            " FROM stage_rejected"
-            " ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING"
-        ).format(sql.Identifier(TABLES.rejected))
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO NOTHING").format(
+            sql.Identifier(TABLES.rejected),
+            sql.SQL(", ").join(stored),
+            sql.SQL(", ").join(staged),
+            sql.Identifier("stage_rejected"),
+            sql.SQL(", ").join(map(sql.Identifier, KAFKA_POSITION)),
+        )
     )
     return cur.rowcount
+
+
+def _unhex(column: str) -> sql.Composable:
+    return sql.SQL("decode({}, 'hex')").format(sql.Identifier(column))
 
 
 def count_new_tickets(cur, tickets: pa.Table) -> dict[str, int]:
@@ -276,15 +316,9 @@ def count_new_tickets(cur, tickets: pa.Table) -> dict[str, int]:
     """
     if tickets.num_rows == 0:
         return {}
-    cur.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_counted ("
-        " ticket_id uuid, type text, kafka_timestamp timestamptz,"
-        " kafka_partition integer, kafka_offset bigint)"
-        " ON COMMIT DELETE ROWS"
-    )
-    _empty(cur, "stage_counted")
+    _create_typed_stage(cur, "stage_counted", _STAGE_COUNTED)
     copy_rows(cur, "stage_counted", tickets)
-    counted = sql.SQL(", ").join(map(sql.Identifier, ("ticket_id", "type", *WINNER_ORDER)))
+    counted = sql.SQL(", ").join(map(sql.Identifier, _STAGE_COUNTED))
     updated = sql.SQL(", ").join(map(sql.Identifier, ("type", *WINNER_ORDER, "counted_at")))
     # Every CTE reads the same snapshot: `previous` sees the counted copies before this batch.
     cur.execute(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pyspark import SparkContext
@@ -20,7 +19,7 @@ from pyspark.sql.streaming.listener import (
 from jobs.metrics import JobMetrics
 from jobs.offsets import OffsetCommitter, parse_end_offsets
 
-__all__ = ["BatchClock", "ProgressLogger"]
+__all__ = ["ProgressLogger"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +101,7 @@ class ProgressLogger(StreamingQueryListener):
             self._committer.submit(parse_end_offsets(source["endOffset"]))
         if self._metrics:
             self._metrics.lag(source)
+            self._metrics.batch_phases(progress.get("durationMs") or {})
         self.rows_total += progress.get("numInputRows", 0)
         self.batches += 1
         for phase, ms in (progress.get("durationMs") or {}).items():
@@ -125,8 +125,8 @@ class ProgressLogger(StreamingQueryListener):
         self._log_phases()
 
     def _log_phases(self) -> None:
-        """The phase sums, largest first ("... 3 batches: addBatch=4210 walCommit=310"), as
-        scripts/bench/profile.py reads them."""
+        """The phase sums, largest first ("... 3 batches: addBatch=4210 walCommit=310"); the
+        same sums are the metric ticket_pipeline_batch_phase_seconds."""
         ranked = sorted(self.phase_ms.items(), key=lambda item: -item[1])
         sums = " ".join(f"{phase}={ms}" for phase, ms in ranked)
         logger.info("%s: ms by batch phase, %d batches: %s", self._job, self.batches, sums)
@@ -138,7 +138,7 @@ class ProgressLogger(StreamingQueryListener):
         if str(event.id) != self.query_id:
             return
         if event.exception:
-            logger.error("%s: query terminated with an error: %s", self._job, event.exception)
+            logger.info("%s: query terminated with an error (the job's last line says which)", self._job)
         else:
             logger.info("%s: query stopped", self._job)
         self._log_phases()
@@ -150,35 +150,3 @@ def _rate(value) -> float:
         return float(value or 0.0)
     except ValueError:
         return 0.0
-
-
-@dataclass
-class BatchClock:
-    """Where a micro-batch's time went: Spark (read, validate, collect), then PostgreSQL.
-
-    `make bench` sums these from the batch lines to show where a drain spends its time.
-    """
-
-    started: float = field(default_factory=time.monotonic)
-    spark_done: float | None = None
-    postgres_done: float | None = None
-
-    def spark_finished(self) -> None:
-        self.spark_done = time.monotonic()
-
-    def postgres_finished(self) -> None:
-        self.postgres_done = time.monotonic()
-
-    @property
-    def spark_seconds(self) -> float:
-        return (self.spark_done or time.monotonic()) - self.started
-
-    @property
-    def postgres_seconds(self) -> float:
-        spark_done = self.spark_done or time.monotonic()
-        return (self.postgres_done or time.monotonic()) - spark_done
-
-    def summary(self) -> str:
-        """E.g. "in 1.23s (spark 0.80s, postgres 0.43s)"."""
-        spark, postgres = self.spark_seconds, self.postgres_seconds
-        return f"in {spark + postgres:.2f}s (spark {spark:.2f}s, postgres {postgres:.2f}s)"

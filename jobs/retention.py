@@ -15,7 +15,7 @@ import psycopg2
 from psycopg2 import sql
 
 from core.contract import TABLES
-from core.postgres import DatabaseUnavailable
+from core.postgres import STATEMENT_TIMEOUT_SECONDS, DatabaseUnavailable
 from jobs.postgres_sink import BatchTransaction
 
 __all__ = ["PRUNE_INTERVAL_SECONDS", "DeadLetterRetention"]
@@ -29,11 +29,17 @@ _SLICE_ROWS = 10_000
 class DeadLetterRetention:
     """Deletes dead letters older than `days` (0 keeps them for ever)."""
 
-    def __init__(self, database_url: str, days: float, interval_seconds: float = PRUNE_INTERVAL_SECONDS):
+    def __init__(
+        self,
+        database_url: str,
+        days: float,
+        statement_timeout_seconds: float = STATEMENT_TIMEOUT_SECONDS,
+        interval_seconds: float = PRUNE_INTERVAL_SECONDS,
+    ):
         self._days = days
         self._interval = interval_seconds
         self._next = time.monotonic()
-        self._transaction = BatchTransaction(database_url, "retention", retry_seconds=0)
+        self._transaction = BatchTransaction(database_url, "retention", 0, statement_timeout_seconds)
 
     def prune_if_due(self) -> int:
         """Delete the expired dead letters if the interval has passed; return how many."""

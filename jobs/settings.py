@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.components import SPARK_JOBS
 from core.settings import (
     LOCAL_DIR,
     DatabaseSettings,
@@ -35,7 +36,11 @@ class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings, MetricsSett
         "Checkpoint folder (or URL) of the query; empty = .local/run/checkpoints/<job>",
     )
     ui_port: int = setting(
-        "SPARK_UI_PORT", "--ui-port", 0, "Spark UI port; 0 = the job's default", at_least(0)
+        "SPARK_UI_PORT",
+        "--ui-port",
+        0,
+        "Spark UI port; 0 = the job's default (" + ", ".join(f"{j.name} {j.port}" for j in SPARK_JOBS) + ")",
+        at_least(0),
     )
     trigger_interval_seconds: float = setting(
         "TRIGGER_INTERVAL_SECONDS",
@@ -63,7 +68,9 @@ class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings, MetricsSett
         "CONSUMER_GROUP",
         "--consumer-group",
         "",
-        "Kafka consumer group the processed offsets are mirrored to; empty = ticket-pipeline-<job>",
+        "Kafka consumer group the processed offsets are mirrored to; empty = the job's ("
+        + ", ".join(f"{j.name} {j.consumer_group}" for j in SPARK_JOBS)
+        + ")",
     )
     jars_dir: str = setting(
         "SPARK_JARS_DIR",

@@ -9,6 +9,7 @@ from pathlib import Path
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import DataFrame, SparkSession
 
+from core.kafka import spark_options
 from jobs.settings import JobSettings
 
 __all__ = ["build_session", "kafka_stream"]
@@ -56,14 +57,16 @@ def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSe
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     _quiet(spark, "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor")
+    # It logs a failed query with its cause; run_job reports the same failure, once.
+    _quiet(spark, "org.apache.spark.sql.execution.streaming.MicroBatchExecution", "FATAL")
     return spark
 
 
-def _quiet(spark: SparkSession, logger_name: str) -> None:
-    """Raise one noisy JVM logger to ERROR (a slow batch is reported by our progress line)."""
+def _quiet(spark: SparkSession, logger_name: str, level: str = "ERROR") -> None:
+    """Raise one noisy JVM logger to `level` (a slow batch is reported by our progress line)."""
     jvm = spark.sparkContext._jvm
     jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-        logger_name, jvm.org.apache.logging.log4j.Level.ERROR
+        logger_name, jvm.org.apache.logging.log4j.Level.getLevel(level)
     )
 
 
@@ -72,12 +75,12 @@ def kafka_stream(
 ) -> DataFrame:
     """The tickets topic as a stream of raw Kafka records, at most `max_offsets` a batch and,
     when given, `max_per_task` a Spark task (a partition's share is split beyond it)."""
-    reader = spark.readStream.format("kafka")
+    # The connection (kafka.bootstrap.servers, and any security option) comes from core.kafka.
+    reader = spark.readStream.format("kafka").options(**spark_options(settings.bootstrap_servers))
     if max_per_task is not None:
         reader = reader.option("maxRecordsPerPartition", max_per_task)
     return (
-        reader.option("kafka.bootstrap.servers", settings.bootstrap_servers)
-        .option("subscribe", settings.topic)
+        reader.option("subscribe", settings.topic)
         .option("startingOffsets", settings.starting_offsets)
         .option("maxOffsetsPerTrigger", max_offsets)
         # Losing data (topic deleted, retention passed) must stop the job, not skip silently.

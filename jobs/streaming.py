@@ -11,15 +11,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from core.components import Component
 from core.contract import TABLES
+from core.kafka import BrokerUnavailable, wait_for_broker
 from core.logs import configure_logging
 from core.metrics import metrics_port, serve_metrics
-from core.postgres import DatabaseUnavailable, connection
+from core.postgres import DatabaseUnavailable, settings_connection
 from core.settings import LOCAL_DIR, SettingError, load, mask_url
 from jobs.batch_size import records_per_batch, records_per_task
 from jobs.metrics import JobMetrics
@@ -49,16 +49,13 @@ class JobSpec:
 
     def __init__(
         self,
-        name: str,
-        default_ui_port: int,
-        default_metrics_port: int,
+        component: Component,
         projection: Callable[[DataFrame], DataFrame],
         batch_function: Callable[[JobSettings, JobMetrics], BatchFunction],
         worst_row_bytes: Callable[[JobSettings], int],
     ):
-        self.name = name
-        self.default_ui_port = default_ui_port
-        self.default_metrics_port = default_metrics_port
+        self.component = component
+        self.name = component.name
         self.projection = projection
         self.batch_function = batch_function
         self.worst_row_bytes = worst_row_bytes
@@ -67,33 +64,35 @@ class JobSpec:
         return settings.checkpoint_dir or str(LOCAL_DIR / "run" / "checkpoints" / self.name)
 
     def ui_port(self, settings: JobSettings) -> int:
-        return settings.ui_port or self.default_ui_port
+        return settings.ui_port or self.component.port
 
     def metrics_port(self, settings: JobSettings) -> int | None:
-        return metrics_port(settings.metrics_port, self.default_metrics_port)
+        return metrics_port(settings.metrics_port, self.component.metrics_port)
 
     def consumer_group(self, settings: JobSettings) -> str:
-        return settings.consumer_group or f"ticket-pipeline-{self.name}"
+        return settings.consumer_group or self.component.consumer_group
 
 
 def configure_job_logging() -> None:
-    """The pipeline's logs on stderr, without py4j's chatter."""
+    """The pipeline's logs on stderr, without py4j's chatter. py4j also logs every exception
+    that a batch function raises, which reaches the JVM and ends the query: run_job reports
+    that failure, once."""
     configure_logging()
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("py4j.clientserver").setLevel(logging.CRITICAL)
 
 
 def check_dependencies(settings: JobSettings, connect_timeout_seconds: float = 20) -> None:
     """Fail fast, naming the setting, when Kafka or PostgreSQL is unreachable or unready."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
     try:
-        admin.list_topics(timeout=connect_timeout_seconds)
-    except KafkaException as e:
-        raise SettingError(
-            f"Kafka broker unreachable at --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS="
-            f"{settings.bootstrap_servers}: {e}"
-        ) from e
+        wait_for_broker(settings.bootstrap_servers, connect_timeout_seconds)
+    except BrokerUnavailable as e:
+        raise SettingError(str(e)) from e
     try:
-        with connection(settings.database_url, application_name="preflight") as conn, conn.cursor() as cur:
+        with (
+            settings_connection(settings, application_name="preflight") as conn,
+            conn.cursor() as cur,
+        ):
             cur.execute("SELECT to_regclass(%s)", (TABLES.tickets,))
             if cur.fetchone()[0] is None:
                 raise SettingError(
@@ -196,16 +195,17 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
         spark.sparkContext.uiWebUrl,
         metrics_url or "off",
     )
+    failure: Exception | None = None
     try:
         while not stop.is_set() and query.isActive:
             query.awaitTermination(1)
-    except Exception as e:
-        logger.error("%s: %s", spec.name, e)
+    except Exception as e:  # the query's failure (reported below, once) or the JVM's loss
+        failure = e
     finally:
         if query.isActive:
             logger.info("%s: stopping after the current micro-batch", spec.name)
         running.stop()
-        error = query.exception()
+        error = query.exception() or failure
         spark.stop()
     if error is not None:
         logger.error("%s failed: %s", spec.name, error)

@@ -23,23 +23,31 @@ from core.contract import (
     ESCAPED_BACKSLASH,
     FIELD_NAMES,
     FIELDS,
+    LINEAGE_COLUMNS,
+    LINEAGE_NAMES,
     LONE_SURROGATE_ESCAPE,
     MAX_RAW_BYTES,
     QUOTE_CHARS,
     QUOTE_UNSAFE,
+    REASONS,
     TYPE_TEAMS,
     Field,
+    Reason,
 )
 
 __all__ = ["KAFKA_COLUMNS", "TICKET_COLUMNS", "classify"]
 
 # What the Kafka source gives, renamed for lineage.
-KAFKA_COLUMNS = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
+KAFKA_COLUMNS = LINEAGE_NAMES
 TICKET_COLUMNS = (*FIELD_NAMES, "team")
 
 
-def _lit(text: str) -> Column:
-    return F.lit(text)
+def _reason(reason: Reason, field: str = "", detail: Column | None = None) -> Column:
+    """reason.text(field, detail) in Spark, `detail` being a column of the record."""
+    if detail is None:
+        return F.lit(reason.text(field))
+    before, after = reason.around_detail(field)
+    return F.concat(*([F.lit(before)] if before else []), detail, *([F.lit(after)] if after else []))
 
 
 def _matches_whole(text: Column, pattern: str) -> Column:
@@ -68,28 +76,28 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _field_rules(field: Field, kind: Column, text: Column) -> list[tuple[Column, Column]]:
     """(condition, reason) pairs for one field, in contract order; `kind` is its JSON type."""
     rules = [
-        (kind == "VOID", _lit(f"null field: {field.name}")),
-        (kind != "STRING", _lit(f"wrong type for {field.name}: expected string")),
-        (text.contains("\x00"), _lit(f"NUL character in {field.name}")),
+        (kind == "VOID", _reason(REASONS.null_field, field.name)),
+        (kind != "STRING", _reason(REASONS.wrong_type, field.name)),
+        (text.contains("\x00"), _reason(REASONS.nul_character, field.name)),
     ]
     if field.max_chars is not None:
-        rules.append((F.char_length(text) > field.max_chars, _lit(f"{field.name} too long")))
+        rules.append((F.char_length(text) > field.max_chars, _reason(REASONS.too_long, field.name)))
     if field.name == "request":
-        rules.append((F.trim(text, _lit(BLANK_CHARACTERS)) == "", _lit("empty request")))
+        rules.append((F.trim(text, F.lit(BLANK_CHARACTERS)) == "", _reason(REASONS.empty_request)))
     if field.allowed is not None:
-        rules.append((~text.isin(*field.allowed), F.concat(_lit(f"unknown {field.name}: "), _quote(text))))
+        rules.append((~text.isin(*field.allowed), _reason(REASONS.unknown_value, field.name, _quote(text))))
     if field.is_timestamp:
         bad = ~_matches_whole(text, CREATED_AT_PATTERN) | _to_timestamp(text).isNull()
-        rules.append((bad, _lit(f"bad timestamp: {field.name}")))
+        rules.append((bad, _reason(REASONS.bad_timestamp, field.name)))
     if field.pattern is not None:
-        rules.append((~_matches_whole(text, field.pattern), _lit(f"bad format: {field.name}")))
+        rules.append((~_matches_whole(text, field.pattern), _reason(REASONS.bad_format, field.name)))
     return rules
 
 
 def _to_timestamp(text: Column) -> Column:
     """The instant of a created_at text; NULL when it does not parse or lies outside
     CREATED_AT_RANGE (Spark parses year 0, which Python and PostgreSQL refuse)."""
-    instant = F.try_to_timestamp(text, _lit(CREATED_AT_FORMAT_SPARK))
+    instant = F.try_to_timestamp(text, F.lit(CREATED_AT_FORMAT_SPARK))
     earliest, latest = (_micros(bound) for bound in CREATED_AT_RANGE)
     return F.when(F.unix_micros(instant).between(earliest, latest), instant)
 
@@ -125,7 +133,7 @@ def _parse_strictly(text: Column) -> Column:
     record, so a record cannot contain its own sentinel by chance.
     """
     sentinel = F.xxhash64(text)
-    wrapped = F.try_parse_json(F.concat(_lit("["), text, _lit("\n,"), sentinel.cast("string"), _lit("]")))
+    wrapped = F.try_parse_json(F.concat(F.lit("["), text, F.lit("\n,"), sentinel.cast("string"), F.lit("]")))
     second = F.try_variant_get(wrapped, "$[1]", "bigint")
     whole = (second == sentinel) & F.try_variant_get(wrapped, "$[2]", "variant").isNull()
     return F.when(whole, F.try_variant_get(wrapped, "$[0]", "variant"))
@@ -137,10 +145,7 @@ def _stages() -> tuple[tuple[Column | str, ...], ...]:
     parse = (
         F.col("key").alias("raw_key"),
         F.col("value").alias("raw_value"),
-        F.col("topic").alias("kafka_topic"),
-        F.col("partition").alias("kafka_partition"),
-        F.col("offset").alias("kafka_offset"),
-        F.col("timestamp").alias("kafka_timestamp"),
+        *[F.col(c.source).alias(c.name) for c in LINEAGE_COLUMNS],
         _parse_strictly(F.col("value").cast("string")).alias("_json"),
     )
     to_map = ("*", F.expr("try_variant_get(_json, '$', 'map<string,variant>')").alias("_map"))
@@ -157,26 +162,26 @@ def _stages() -> tuple[tuple[Column | str, ...], ...]:
     raw = {f.name: F.col(f"_v_{f.name}") for f in FIELDS}
     kind = {f.name: F.col(f"_t_{f.name}") for f in FIELDS}
     text = {f.name: F.col(f"_s_{f.name}") for f in FIELDS}
-    unexpected = F.array_except(F.col("_keys"), F.array(*[_lit(n) for n in FIELD_NAMES]))
+    unexpected = F.array_except(F.col("_keys"), F.array(*[F.lit(n) for n in FIELD_NAMES]))
     rules: list[tuple[Column, Column]] = [
-        (F.col("raw_value").isNull(), _lit("null value (tombstone)")),
-        (F.octet_length("raw_value") == 0, _lit("empty value")),
+        (F.col("raw_value").isNull(), _reason(REASONS.tombstone)),
+        (F.octet_length("raw_value") == 0, _reason(REASONS.empty)),
         (
             F.octet_length("raw_value") > MAX_RAW_BYTES,
-            F.concat(_lit("record too large: "), F.octet_length("raw_value"), _lit(" bytes")),
+            _reason(REASONS.too_large, detail=F.octet_length("raw_value")),
         ),
-        (~F.is_valid_utf8(F.col("raw_value").cast("string")), _lit("invalid UTF-8")),
-        (F.col("_json").isNull(), _lit("not JSON")),
-        (_has_lone_surrogate(F.col("raw_value").cast("string")), _lit("lone surrogate escape")),
-        (F.col("_map").isNull(), _lit("not a JSON object")),
-        *[(raw[f.name].isNull(), _lit(f"missing field: {f.name}")) for f in FIELDS],
-        (F.size(unexpected) > 0, F.concat(_lit("unexpected field: "), _quote(F.array_min(unexpected)))),
+        (~F.is_valid_utf8(F.col("raw_value").cast("string")), _reason(REASONS.invalid_utf8)),
+        (F.col("_json").isNull(), _reason(REASONS.not_json)),
+        (_has_lone_surrogate(F.col("raw_value").cast("string")), _reason(REASONS.lone_surrogate)),
+        (F.col("_map").isNull(), _reason(REASONS.not_object)),
+        *[(raw[f.name].isNull(), _reason(REASONS.missing_field, f.name)) for f in FIELDS],
+        (F.size(unexpected) > 0, _reason(REASONS.unexpected_field, detail=_quote(F.array_min(unexpected)))),
     ]
     for field in FIELDS:
         rules.extend(_field_rules(field, kind[field.name], text[field.name]))
     team = F.when(F.lit(False), F.lit(None))
     for ticket_type, team_name in TYPE_TEAMS.items():
-        team = team.when(text["type"] == ticket_type.value, _lit(team_name))
+        team = team.when(text["type"] == ticket_type.value, F.lit(team_name))
     ticket_columns = [
         (_to_timestamp(text[f.name]) if f.is_timestamp else text[f.name]).alias(f.name) for f in FIELDS
     ]

@@ -11,5 +11,7 @@
 
 .PHONY: cluster-test
 
-cluster-test: install jars spark-operator ## Kubernetes: the chart on a real cluster (../shared/localcluster); skipped without it
+##@ Kubernetes (a real cluster)
+
+cluster-test: install jars spark-operator ## The chart on a real cluster (../shared/localcluster); skipped without it
 	TICKET_PIPELINE_CLUSTER_TEST=1 $(PY) -m pytest tests/cluster -v -rs -s -p no:cacheprovider $(PYTEST_ARGS)

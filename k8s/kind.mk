@@ -43,22 +43,24 @@ $(KIND_BIN):
 	@command -v go >/dev/null || { echo "Go is required to build kind (https://go.dev/dl/)"; exit 1; }
 	GOBIN=$(abspath $(LOCAL)/bin) go install sigs.k8s.io/kind@$(KIND_VERSION)
 
+##@ Kubernetes (kind)
+
 kind: $(KIND_BIN) ## Build the pinned kind into .local/bin
 
-kind-up: $(KIND_BIN) $(HELM) $(SPARK_OPERATOR_DIR)/SOURCE ## Kubernetes: kind cluster, Spark operator, build and kind-load our three images
-	$(KIND_ENV) bash scripts/kind_up.sh
+kind-up: $(KIND_BIN) $(HELM) $(SPARK_OPERATOR_DIR)/SOURCE ## A kind cluster, the Spark operator,, build and kind-load our three images
+	$(KIND_ENV) bash scripts/ops/kind_up.sh
 
-kind-down: $(KIND_BIN) ## Kubernetes: delete the kind cluster (images, volumes and all)
-	$(KIND_ENV) bash scripts/kind_down.sh
+kind-down: $(KIND_BIN) ## Delete the kind cluster (images, volumes and all)
+	$(KIND_ENV) bash scripts/ops/kind_down.sh
 
-port-forward: ## Kubernetes: Console on localhost:8080, Spark UIs on 4040 (enrichment) and 4041 (aggregation), dashboard on 8050
-	$(KIND_ENV) bash scripts/port_forward.sh
+port-forward: ## Console on localhost:8080, Spark UIs on 4040 (enrichment) and 4041 (aggregation), dashboard on 8050
+	$(KIND_ENV) bash scripts/ops/port_forward.sh
 
-status: install ## Kubernetes: wait until both Spark jobs run and tickets arrive, then print the pipeline's state
-	$(PY) -m scripts.cluster_status --namespace $(KIND_NAMESPACE) --wait 600
+status: install ## Wait until both Spark jobs run and tickets arrive, then print the pipeline's state
+	$(PY) -m scripts.ops.cluster_status --namespace $(KIND_NAMESPACE) --wait 600
 
-kind-test: install ## Kubernetes: end-to-end test on kind (up, RUNNING, rows, scale, rate grows); skipped without Docker
-	$(KIND_ENV) PY="$(PY)" bash scripts/kind_test.sh
+kind-test: install ## End-to-end test on kind (up, RUNNING, rows, scale, rate grows); skipped without Docker
+	$(KIND_ENV) PY="$(PY)" bash scripts/ops/kind_test.sh
 
 kind-images: ## Print the image references that kind-up builds and loads
 	@echo $(KIND_SPARK_IMAGE)

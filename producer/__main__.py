@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from core.kafka import BrokerUnavailable
 from core.logs import configure_logging
 from core.metrics import metrics_port, serve_metrics
 from core.settings import SettingError, load_or_exit
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         producer.check_broker()
-    except TopicError as e:  # unreachable broker, or a topic it refuses to create
+    except (BrokerUnavailable, TopicError) as e:  # unreachable broker, or a topic it refuses to create
         logger.error("%s", e)
         return 1
     logger.info(

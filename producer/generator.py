@@ -78,10 +78,6 @@ class TicketGenerator:
         created_at = None if now is None else now.isoformat(timespec="milliseconds")
         return json.loads(self._values(1, created_at)[0][1])
 
-    def ticket_bytes(self) -> tuple[bytes, bytes]:
-        """One ticket as (Kafka key = client_id, Kafka value = UTF-8 JSON), created now."""
-        return self._values(1, None)[0]
-
     def batch(self, count: int) -> list[tuple[bytes, bytes]]:
         """`count` tickets as (key, value) pairs, each created_at the time it was made."""
         return self._values(count, None)

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
 
 from core.contract import PRODUCER_BATCH_BYTES
+from core.kafka import admin_client, client_config
 from producer.generator import TicketGenerator, ticket_id_of
 from producer.settings import ProducerSettings
 from producer.stall import StallWatch
-from producer.topic import BrokerUnavailable, ensure_topic, unreachable_message
+from producer.topic import ensure_topic, wait_for_settings_broker
 
 __all__ = ["Counters", "TicketProducer"]
 
@@ -69,14 +69,9 @@ class TicketProducer:
     def check_broker(self) -> None:
         """Fail fast, naming the setting, when the broker does not answer; create the topic."""
         settings = self.settings
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
-        try:
-            created = ensure_topic(
-                admin, settings.topic, settings.partitions, settings.connect_timeout_seconds
-            )
-        except BrokerUnavailable as e:
-            raise BrokerUnavailable(unreachable_message(settings, e)) from e
-        if created:
+        admin = admin_client(settings.bootstrap_servers)
+        wait_for_settings_broker(settings, admin)
+        if ensure_topic(admin, settings.topic, settings.partitions, settings.connect_timeout_seconds):
             logger.info("created topic %s with %d partitions", settings.topic, settings.partitions)
 
     def queued(self) -> int:
@@ -272,7 +267,7 @@ def _log_progress(counters: Counters, rate: float) -> None:
 
 def _broker_answers(bootstrap_servers: str, topic: str) -> bool:
     """True when a fresh client gets the topic's metadata with a leader for every partition."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+    admin = admin_client(bootstrap_servers)
     try:
         found = admin.list_topics(topic, timeout=_PROBE_TIMEOUT_SECONDS).topics.get(topic)
     except KafkaException:
@@ -281,20 +276,22 @@ def _broker_answers(bootstrap_servers: str, topic: str) -> bool:
 
 
 def _producer_config(settings: ProducerSettings, on_delivery: Callable) -> dict:
-    return {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "on_delivery": on_delivery,
-        # Without a ledger, successful deliveries need no Python callback.
-        "delivery.report.only.error": not settings.ledger_file,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 20,
-        "batch.size": PRODUCER_BATCH_BYTES,
-        "compression.type": "lz4",
-        # Keep retrying through a broker outage rather than dropping tickets.
-        "message.timeout.ms": 300_000,
-        "error_cb": _on_kafka_error,
-    }
+    return client_config(
+        settings.bootstrap_servers,
+        {
+            "on_delivery": on_delivery,
+            # Without a ledger, successful deliveries need no Python callback.
+            "delivery.report.only.error": not settings.ledger_file,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "batch.size": PRODUCER_BATCH_BYTES,
+            "compression.type": "lz4",
+            # Keep retrying through a broker outage rather than dropping tickets.
+            "message.timeout.ms": 300_000,
+            "error_cb": _on_kafka_error,
+        },
+    )
 
 
 def _on_kafka_error(error: KafkaError) -> None:

@@ -8,11 +8,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from core.components import PRODUCER
 from producer.kafka_producer import TicketProducer
 
 __all__ = ["DEFAULT_METRICS_PORT", "ProducerCollector", "producer_registry"]
 
-DEFAULT_METRICS_PORT = 9400
+DEFAULT_METRICS_PORT = PRODUCER.metrics_port
 _PREFIX = "ticket_pipeline_producer"
 
 

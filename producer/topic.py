@@ -17,41 +17,35 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import sys
-import time
 from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewPartitions, NewTopic
 
 from core.contract import TOPIC_MAX_MESSAGE_BYTES
+from core.kafka import BrokerUnavailable, admin_client, wait_for_broker
 from core.logs import configure_logging
 from core.settings import load_or_exit
 from producer.settings import TopicSettings
 
 __all__ = [
-    "BrokerUnavailable",
     "PartitionChange",
     "TopicError",
     "ensure_partitions",
     "ensure_topic",
     "main",
-    "unreachable_message",
-    "wait_for_broker",
+    "wait_for_settings_broker",
 ]
 
 logger = logging.getLogger("producer.topic")
 
 # Single-node brokers (Redpanda of the chart, the embedded Kafka) cannot hold more replicas.
 _REPLICATION_FACTOR = 1
-_RETRY_SECONDS = 1.0
+_TIMEOUT_SETTING = "--connect-timeout-seconds / KAFKA_CONNECT_TIMEOUT_SECONDS"
 
 
 class TopicError(RuntimeError):
     """The broker refused to create the topic or to add partitions to it."""
-
-
-class BrokerUnavailable(TopicError):
-    """The Kafka broker could not be reached within the connect timeout."""
 
 
 class PartitionChange(NamedTuple):
@@ -68,23 +62,21 @@ class PartitionChange(NamedTuple):
         return "left as it was"
 
 
-def wait_for_broker(admin: AdminClient, timeout_seconds: float) -> ClusterMetadata:
-    """Return the cluster's metadata once the broker answers; BrokerUnavailable after the timeout."""
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        try:
-            return admin.list_topics(timeout=max(deadline - time.monotonic(), 0.1))
-        except KafkaException as e:
-            # A refused connection may fail at once: retry until the whole timeout has passed.
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BrokerUnavailable(str(e)) from e
-        time.sleep(min(_RETRY_SECONDS, remaining))
+def wait_for_settings_broker(settings: TopicSettings, admin: AdminClient) -> ClusterMetadata:
+    """Wait up to the connect timeout for the broker; BrokerUnavailable names both settings."""
+    return wait_for_broker(
+        settings.bootstrap_servers,
+        settings.connect_timeout_seconds,
+        admin=admin,
+        timeout_setting=_TIMEOUT_SETTING,
+    )
 
 
 def ensure_topic(admin: AdminClient, topic: str, partitions: int, timeout_seconds: float) -> bool:
-    """Create the topic unless it exists; return True if this call created it."""
-    if topic in wait_for_broker(admin, timeout_seconds).topics:
+    """Create the topic unless it exists; return True if this call created it.
+
+    The broker is expected to answer: wait for it first (wait_for_settings_broker)."""
+    if topic in _metadata(admin, timeout_seconds).topics:
         return False
     return _create(admin, topic, partitions, timeout_seconds)
 
@@ -112,15 +104,6 @@ def ensure_partitions(
     return PartitionChange(before, partitions)
 
 
-def unreachable_message(settings: TopicSettings, error: Exception) -> str:
-    """The error of an unreachable broker, naming the settings to check."""
-    return (
-        f"Kafka broker unreachable at --bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS="
-        f"{settings.bootstrap_servers} after {settings.connect_timeout_seconds:g}s"
-        f" (--connect-timeout-seconds / KAFKA_CONNECT_TIMEOUT_SECONDS): {error}"
-    )
-
-
 def _create(admin: AdminClient, topic: str, partitions: int, timeout_seconds: float) -> bool:
     """Create the topic; False if it appeared meanwhile (another run, a producer's auto-create)."""
     new = NewTopic(
@@ -141,8 +124,16 @@ def _create(admin: AdminClient, topic: str, partitions: int, timeout_seconds: fl
     return True
 
 
+def _metadata(admin: AdminClient, timeout_seconds: float) -> ClusterMetadata:
+    """The cluster's metadata; TopicError if the broker stops answering meanwhile."""
+    try:
+        return admin.list_topics(timeout=timeout_seconds)
+    except KafkaException as e:
+        raise TopicError(f"no metadata from the broker within {timeout_seconds:g}s: {e}") from e
+
+
 def _partition_count(admin: AdminClient, topic: str, timeout_seconds: float) -> int:
-    found = wait_for_broker(admin, timeout_seconds).topics.get(topic)
+    found = _metadata(admin, timeout_seconds).topics.get(topic)
     if found is None:
         raise TopicError(f"topic {topic} disappeared while it was being checked")
     return len(found.partitions)
@@ -151,13 +142,14 @@ def _partition_count(admin: AdminClient, topic: str, timeout_seconds: float) -> 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     settings = load_or_exit(TopicSettings, argv, "python -m producer.topic", logger)
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+    admin = admin_client(settings.bootstrap_servers)
     try:
+        wait_for_settings_broker(settings, admin)
         change = ensure_partitions(
             admin, settings.topic, settings.partitions, settings.connect_timeout_seconds
         )
     except BrokerUnavailable as e:
-        logger.error("%s", unreachable_message(settings, e))
+        logger.error("%s", e)
         return 1
     except TopicError as e:
         logger.error("%s (at %s)", e, settings.bootstrap_servers)

@@ -27,6 +27,8 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 KAFKA_JARS = LOCAL_DIR / "jars" / "kafka"
+# A test that takes one of these fixtures needs a service started: `make check` leaves it out.
+SERVICE_FIXTURES = frozenset({"kafka_broker", "postgres_server", "spark"})
 SPARK_JARS = LOCAL_DIR / "jars" / "spark"
 
 
@@ -120,3 +122,11 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `services` every test that needs the broker, PostgreSQL or Spark (its fixtures,
+    directly or through another fixture), so that `make check` can leave those out."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)

@@ -1,4 +1,4 @@
-"""`make run`'s pipeline (scripts.run_embedded) for a test, on free ports in the test's folder."""
+"""`make run`'s pipeline (scripts.embedded) for a test, on free ports in the test's folder."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import REPO_ROOT
+from scripts.embedded import process_group
 from scripts.embedded.ports import free_port
 
 __all__ = ["EmbeddedRun", "embedded_run", "wait_until"]
@@ -44,10 +45,10 @@ def embedded_run(work_dir: Path, **env: str) -> Iterator[EmbeddedRun]:
     environ.update(SPARK_DRIVER_MEMORY="512m", **env)
     output = work_dir / "run.log"
     with output.open("w") as log:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "scripts.run_embedded", "--kafka-port", str(kafka_port),
+        run = process_group.spawn(
+            [sys.executable, "-m", "scripts.embedded", "--kafka-port", str(kafka_port),
              "--postgres-port", str(postgres_port), "--data-dir", str(data_dir)],
-            cwd=REPO_ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -57,13 +58,7 @@ def embedded_run(work_dir: Path, **env: str) -> Iterator[EmbeddedRun]:
                 time.sleep(1)
             yield EmbeddedRun(output.read_text(), kafka_port, postgres_port, data_dir)
         finally:
-            if run.poll() is None:
-                os.killpg(run.pid, signal.SIGINT)
-                try:
-                    run.wait(180)
-                except subprocess.TimeoutExpired:
-                    os.killpg(run.pid, signal.SIGKILL)
-                    run.wait()
+            process_group.stop(run, 180, sig=signal.SIGINT, whole_group=True)  # as Ctrl-C does
             server = data_dir / "postgres" / "server"
             if server.is_symlink():
                 shutil.rmtree(os.readlink(server), ignore_errors=True)

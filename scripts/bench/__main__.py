@@ -25,11 +25,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from core.components import SPARK_JOBS
+from core.scrape import scrape
 from core.settings import REPO_ROOT, SettingError, at_least, load, setting
 from scripts.bench.producer_speed import producer_command
 from scripts.bench.profile import batch_phases, batch_times
 from scripts.bench.report import write_report
 from scripts.bench.stack import BenchStack
+from scripts.embedded import process_group
 from scripts.embedded.ports import free_port
 
 PYTHON = sys.executable
@@ -100,24 +103,12 @@ def produce(stack: BenchStack, topic: str, count: int, rate: float, partitions: 
 
 
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        command,
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    output = log.open("w")
+    return process_group.spawn(command, env=env, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    process_group.stop(process, 60)
 
 
 def wait_for_rows(
@@ -184,11 +175,27 @@ def drain_rate(stack: BenchStack, url: str) -> dict:
 JOBS = ("enrichment", "aggregation")
 
 
-def start_ours(
-    stack: BenchStack, topic: str, writer_url: str, work: Path, run: str
-) -> list[subprocess.Popen]:
+@dataclass
+class OurJobs:
+    """Both jobs of a bench run: their processes and their metrics endpoints, in JOBS order."""
+
+    processes: list[subprocess.Popen]
+    metrics_urls: dict[str, str]
+
+    def batch_times(self) -> dict[str, dict]:
+        return {job: batch_times(url) for job, url in self.metrics_urls.items()}
+
+    def batch_phases(self) -> dict[str, dict]:
+        return {job: batch_phases(url) for job, url in self.metrics_urls.items()}
+
+    def stop(self) -> None:
+        for process in self.processes:
+            stop(process)
+
+
+def start_ours(stack: BenchStack, topic: str, writer_url: str, work: Path, run: str) -> OurJobs:
     """Both jobs as `make run` starts them (shipped settings), with no console sample;
-    each logs to `<work>/<job>-<run>.log`."""
+    each logs to `<work>/<job>-<run>.log` and serves its metrics on a free port."""
     env = dict(
         stack.env,
         KAFKA_BOOTSTRAP_SERVERS=stack.broker.bootstrap_servers,
@@ -196,26 +203,33 @@ def start_ours(
         DATABASE_URL=writer_url,
         CONSOLE_ROWS="0",
     )
-    return [
-        start(
-            [PYTHON, "-m", f"jobs.{job}"],
-            # Metrics served as shipped, on free ports: a `make run` beside may hold the defaults.
-            dict(env, CHECKPOINT_DIR=str(work / job), SPARK_UI_PORT=str(port), METRICS_PORT=str(free_port())),
-            work / f"{job}-{run}.log",
+    processes, urls = [], {}
+    for job, ui_port in zip(JOBS, (c.port for c in SPARK_JOBS), strict=True):
+        # Metrics served as shipped, on free ports: a `make run` beside may hold the defaults.
+        metrics_port = free_port()
+        job_env = dict(
+            env, CHECKPOINT_DIR=str(work / job), SPARK_UI_PORT=str(ui_port), METRICS_PORT=str(metrics_port)
         )
-        for job, port in zip(JOBS, (4040, 4041), strict=True)
-    ]
+        processes.append(start([PYTHON, "-m", f"jobs.{job}"], job_env, work / f"{job}-{run}.log"))
+        urls[job] = f"http://127.0.0.1:{metrics_port}/metrics"
+    return OurJobs(processes, urls)
 
 
-def wait_until_up(work: Path, run: str, timeout: float = 180) -> None:
-    """Until both jobs log that their query runs (start-up done), polled every 0.2 s."""
+def wait_until_up(jobs: OurJobs, timeout: float = 180) -> None:
+    """Until both jobs serve their metrics, which they do once their query runs (start-up
+    done), polled every 0.2 s."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        logs = [(work / f"{job}-{run}.log").read_text(errors="replace") for job in JOBS]
-        if all("offsets mirrored to group" in log for log in logs):
-            return
+    waiting = dict(jobs.metrics_urls)
+    while waiting and time.monotonic() < deadline:
+        for job, url in list(waiting.items()):
+            try:
+                scrape(url)
+                del waiting[job]
+            except OSError:
+                pass
         time.sleep(0.2)
-    raise WrongResults(f"the jobs did not start within {timeout:.0f} s")
+    if waiting:
+        raise WrongResults(f"{sorted(waiting)} did not start within {timeout:.0f} s")
 
 
 def jobs_meter(stack: BenchStack, processes: list[subprocess.Popen]):
@@ -225,22 +239,23 @@ def jobs_meter(stack: BenchStack, processes: list[subprocess.Popen]):
     return meter
 
 
-def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[dict, list]:
+def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[dict, OurJobs]:
     """Drain with both jobs. CPU is metered twice: from the processes' start (start-up
     included) and from the moment both queries run (the drain's own cost per ticket)."""
     owner, writer = stack.database("ours")
-    processes = start_ours(stack, topic, writer, work, "drain")
-    meter = jobs_meter(stack, processes)
-    wait_until_up(work, "drain")
-    drain_meter = jobs_meter(stack, processes)
-    wait_for_rows(stack, owner, n, "ours", processes)
+    jobs = start_ours(stack, topic, writer, work, "drain")
+    meter = jobs_meter(stack, jobs.processes)
+    wait_until_up(jobs)
+    drain_meter = jobs_meter(stack, jobs.processes)
+    wait_for_rows(stack, owner, n, "ours", jobs.processes)
     cpu, drain_cpu = meter.stop(), drain_meter.stop()
     check_exact(stack, owner, n, "ours", with_aggregation=True)
     result = drain_rate(stack, owner)
     result["cpu_seconds"] = cpu
     result["drain_cpu_seconds"] = drain_cpu
     result["cpu_microseconds_per_ticket"] = {job: round(drain_cpu[job] / n * 1e6, 1) for job in JOBS}
-    result["batches"] = {job: batch_times(work / f"{job}-drain.log") for job in JOBS}
+    result["batches"] = jobs.batch_times()
+    result["phases_ms"] = jobs.batch_phases()
     result["top_statements"] = stack.top_statements("ours")
     result["aggregation_exact_seconds"] = float(
         scalar(
@@ -250,7 +265,7 @@ def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[d
             " - (SELECT min(enriched_at) FROM tickets))",
         )
     )
-    return result, processes
+    return result, jobs
 
 
 def run_plain_consumer(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
@@ -401,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}",
         "settings": asdict(settings),
     }
-    processes = []
+    jobs: OurJobs | None = None
     try:
         progress("starting the bench's broker and PostgreSQL")
         stack.start()
@@ -412,11 +427,9 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"producer: {n / wall:,.0f} tickets/s")
 
         progress("ours: starting both Spark jobs on the preloaded topic")
-        results["ours"], processes = run_ours_drain(stack, topic, n, work)
+        results["ours"], jobs = run_ours_drain(stack, topic, n, work)
         progress(f"ours: {results['ours']['rows_per_second']:,.0f} tickets/s")
-        for p in processes:
-            stop(p)
-        results["ours"]["phases_ms"] = {job: batch_phases(work / f"{job}-drain.log") for job in JOBS}
+        jobs.stop()
         results["raw_copy"] = run_raw_copy(stack, stack.postgres.url_for("ours"), n, work)
         progress(f"raw COPY: {results['raw_copy']['rows_per_second']:,.0f} rows/s")
         progress("plain Python consumer: draining the same preloaded tickets")
@@ -427,17 +440,19 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"naive Spark JDBC: {results['naive_spark']['rows_per_second']:,.0f} tickets/s")
 
         progress("latency: restarting both jobs from their checkpoints (caught up)")
-        processes = start_ours(
+        jobs = start_ours(
             stack, topic, stack.postgres.url_for("ours", user=stack.postgres.writer), work, "latency"
         )
-        wait_until_up(work, "latency")
+        wait_until_up(jobs)
         results["latency"] = []
         expected = n
         if settings.warmup_seconds and rates:
             warmup = int(rates[0] * settings.warmup_seconds)
             progress(f"latency: warming the restarted jobs up with {warmup:,} tickets (not measured)")
             produce(stack, topic, warmup, rates[0], 1)
-            wait_for_rows(stack, stack.postgres.url_for("ours"), expected + warmup, "ours warm-up", processes)
+            wait_for_rows(
+                stack, stack.postgres.url_for("ours"), expected + warmup, "ours warm-up", jobs.processes
+            )
             expected += warmup
         for rate in rates:
             results["latency"].append(
@@ -448,19 +463,19 @@ def main(argv: list[str] | None = None) -> int:
                     rate,
                     settings.latency_seconds,
                     expected,
-                    processes,
+                    jobs.processes,
                 )
             )
             expected += int(rate * settings.latency_seconds)
+        if results["latency"]:
+            results["latency_phases_ms"] = jobs.batch_phases()
     except WrongResults as e:
         progress(f"WRONG RESULTS: {e}")
         return 1
     finally:
-        for p in processes:
-            stop(p)
+        if jobs is not None:
+            jobs.stop()
         stack.close()
-    if results.get("latency"):
-        results["latency_phases_ms"] = {job: batch_phases(work / f"{job}-latency.log") for job in JOBS}
     paths = write_report(results, Path(settings.out_dir))
     progress("results: " + ", ".join(str(p) for p in paths))
     print(json.dumps({k: results[k] for k in ("producer", "ours", "raw_copy")}, indent=2))

@@ -23,6 +23,7 @@ import pyarrow as pa
 from confluent_kafka import Consumer
 
 from core.contract import FIELD_NAMES, decode_ticket, team_for
+from core.kafka import client_config
 from jobs.aggregation import COUNTED_COLUMNS
 from jobs.enrichment import STORED_COLUMNS
 from jobs.postgres_sink import count_new_tickets, insert_tickets
@@ -61,12 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=20_000)
     args = parser.parse_args(argv)
     consumer = Consumer(
-        {
-            "bootstrap.servers": args.bootstrap_servers,
-            "group.id": f"bench-plain-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            args.bootstrap_servers,
+            {
+                "group.id": f"bench-plain-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([args.topic])
     conn = psycopg2.connect(args.database_url, application_name="plain-consumer")

@@ -20,8 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
+from core.kafka import admin_client
 from core.settings import LOCAL_DIR, REPO_ROOT
 from producer.generator import TicketGenerator
 
@@ -63,7 +62,7 @@ def producer_run(bootstrap: str, count: int, partitions: int) -> tuple[float, fl
         check=True,
     )
     wall = time.monotonic() - started
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     admin.delete_topics([topic])[topic].result(30)  # keep the broker's disk small between runs
     lines = [line for line in run.stderr.splitlines() if _FINAL_LINE.search(line)]
     sent, acknowledged, failed, rate = map(int, _FINAL_LINE.search(lines[-1]).groups())

@@ -2,22 +2,20 @@
 
 - CPU seconds of each component (a process and all its descendants, from /proc), so a
   drain's cost splits into broker, Spark jobs, PostgreSQL and baselines on 2 cores;
-- the jobs' batch lines ("in 1.23s (spark 0.80s, postgres 0.43s)") summed per job;
+- the jobs' batches, their Spark and PostgreSQL time and Spark's phases, from their metrics;
 - pg_stat_statements' most expensive statements of a database.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
+
+from core.scrape import scrape, total
 
 __all__ = ["CpuMeter", "batch_phases", "batch_times", "top_statements"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
-_BATCH_TIMES = re.compile(
-    r"^batch \d+: (\d+) valid.* in ([\d.]+)s \(spark ([\d.]+)s, postgres ([\d.]+)s\)$", re.M
-)
 
 
 def _processes() -> dict[int, tuple[int, float]]:
@@ -69,35 +67,31 @@ class CpuMeter:
         }
 
 
-def batch_times(log: Path) -> dict[str, float]:
-    """Sum of a job's batch lines: batches, rows, total / spark / postgres seconds."""
-    rows = batches = 0
-    total = spark = postgres = 0.0
-    for match in _BATCH_TIMES.finditer(log.read_text(errors="replace")):
-        batches += 1
-        rows += int(match.group(1))
-        total += float(match.group(2))
-        spark += float(match.group(3))
-        postgres += float(match.group(4))
+def batch_times(metrics_url: str) -> dict[str, float]:
+    """A job's micro-batches so far, from its metrics: batches, valid rows, and the seconds of
+    their Spark and PostgreSQL parts."""
+    samples = scrape(metrics_url)
+    spark = total(samples, "ticket_pipeline_batch_duration_seconds_sum", part="spark")
+    postgres = total(samples, "ticket_pipeline_batch_duration_seconds_sum", part="postgres")
     return {
-        "batches": batches,
-        "rows": rows,
-        "seconds": round(total, 1),
+        "batches": int(total(samples, "ticket_pipeline_batches_total")),
+        "rows": int(total(samples, "ticket_pipeline_tickets_valid_total")),
+        "seconds": round(spark + postgres, 1),
         "spark_seconds": round(spark, 1),
         "postgres_seconds": round(postgres, 1),
     }
 
 
-_PHASES = re.compile(r"ms by batch phase, (\d+) batches: (.*)$", re.M)
-
-
-def batch_phases(log: Path) -> dict[str, int]:
-    """The last sums of Spark's micro-batch phases a job logged (ms), with "batches"."""
-    matches = list(_PHASES.finditer(log.read_text(errors="replace")))
-    if not matches:
-        return {}
-    batches, pairs = matches[-1].groups()
-    return {"batches": int(batches), **{k: int(v) for k, v in (p.split("=") for p in pairs.split())}}
+def batch_phases(metrics_url: str) -> dict[str, int]:
+    """Milliseconds of each of Spark's micro-batch phases so far, from the job's metrics,
+    with "batches"."""
+    samples = scrape(metrics_url)
+    phases = {
+        dict(labels)["phase"]: round(seconds * 1000)
+        for (name, labels), seconds in samples.items()
+        if name == "ticket_pipeline_batch_phase_seconds_total"
+    }
+    return {"batches": int(total(samples, "ticket_pipeline_batches_total")), **phases}
 
 
 def top_statements(conn, limit: int = 5) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The bench's results as JSON, a markdown table (pasted in README) and a PNG chart."""
+"""The bench's results as JSON, a markdown table (the one docs/performance.md explains) and a PNG chart."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _seconds(value: float | None) -> str:
 
 
 def markdown(results: dict) -> str:
-    """The tables README shows."""
+    """The tables of latest.md."""
     ours = results["ours"]["rows_per_second"]
     n = results["settings"]["tickets"]
     lines = [

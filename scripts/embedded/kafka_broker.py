@@ -10,15 +10,13 @@ import base64
 import logging
 import os
 import signal
-import socket
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
+from core.components import BROKER
+from core.kafka import BrokerUnavailable, admin_client, wait_for_broker
 from scripts.embedded.prerequisites import MissingPrerequisite, require_java
 
 __all__ = ["KafkaBroker"]
@@ -43,7 +41,7 @@ class KafkaBroker:
 
     data_dir: Path
     jars_dir: Path
-    port: int = 9092
+    port: int = BROKER.port
     controller_port: int = 9093
     heap: str = "1g"
     log_level: str = "INFO"
@@ -65,7 +63,7 @@ class KafkaBroker:
         java = require_java()
         if not any(self.jars_dir.glob("kafka_*.jar")):
             raise MissingPrerequisite(
-                f"no Kafka broker jars in {self.jars_dir}: run `make jars` (scripts/resolve_jars.sh)"
+                f"no Kafka broker jars in {self.jars_dir}: run `make jars` (scripts/setup/resolve_jars.sh)"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
@@ -161,18 +159,24 @@ class KafkaBroker:
         return path
 
     def _wait_ready(self, timeout_seconds: float) -> None:
-        deadline = time.monotonic() + timeout_seconds
-        # librdkafka logs every refused connection; stay quiet until the port is open.
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                tail = (self.data_dir / "broker.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"Kafka broker exited with {self._process.returncode}:\n{tail}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                admin.list_topics(timeout=2)
-                return
-            except Exception:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"Kafka broker not ready on {self.bootstrap_servers} after {timeout_seconds}s")
+        try:
+            # Short attempts: a broker that exits while starting is noticed within seconds. The
+            # port opens seconds after the start: reconnect often, not with growing back-off.
+            wait_for_broker(
+                self.bootstrap_servers,
+                timeout_seconds,
+                admin=admin_client(self.bootstrap_servers, {"reconnect.backoff.max.ms": 300}),
+                attempt_seconds=2,
+                retry_seconds=0.3,
+                check=self._check_running,
+            )
+        except BrokerUnavailable as e:
+            self.stop()
+            raise RuntimeError(
+                f"Kafka broker not ready on {self.bootstrap_servers} after {timeout_seconds}s"
+            ) from e
+
+    def _check_running(self) -> None:
+        if self._process.poll() is not None:
+            tail = (self.data_dir / "broker.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"Kafka broker exited with {self._process.returncode}:\n{tail}")

@@ -29,6 +29,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
+from core.components import DATABASE
 from scripts.embedded.prerequisites import MissingPrerequisite, find_postgres_bin
 
 __all__ = ["PostgresServer"]
@@ -45,7 +46,7 @@ class PostgresServer:
     """A PostgreSQL server on 127.0.0.1:`port` with role and database `name`."""
 
     root_dir: Path
-    port: int = 5432
+    port: int = DATABASE.port
     name: str = "tickets"
     writer: str = "tickets_writer"
     reader: str = "tickets_reader"

@@ -7,7 +7,6 @@ finished, and the others keep running. Any other exit is a crash, restarted afte
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from scripts.embedded import process_group
 
 __all__ = ["Service", "Supervisor"]
 
@@ -108,8 +109,7 @@ class Supervisor:
                 service.process.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 logger.warning("%s did not stop in time; killing it", service.name)
-                os.killpg(service.process.pid, signal.SIGKILL)
-                service.process.wait()
+            process_group.stop(service.process, 0, sig=None)
             if service._log:
                 service._log.close()
         for sig, handler in self._previous_handlers.items():
@@ -119,13 +119,13 @@ class Supervisor:
         service.log_file.parent.mkdir(parents=True, exist_ok=True)
         if service._log is None:
             service._log = open(service.log_file, "ab")  # noqa: SIM115
-        service.process = subprocess.Popen(
+        # A session of its own: Ctrl-C reaches the supervisor only, which stops children in order.
+        service.process = process_group.spawn(
             service.command,
             env=service.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order
         )
         threading.Thread(target=self._pump, args=(service, service.process), daemon=True).start()
 

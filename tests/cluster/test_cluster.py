@@ -3,7 +3,7 @@
 The session fixture brings the cluster up (or reuses a running one), builds every image and
 loads it under the name the manifests use, builds and installs the Spark operator from its
 pinned Go module with its own chart, starts Apache Kafka in a pod of its own (the chart's
-external-broker option: Redpanda cannot be had here), then installs the chart as README tells
+external-broker option: Redpanda cannot be had here), then installs the chart as docs/kubernetes.md tells
 a user: `helm install ticket-pipeline charts/` plus tests/cluster/values.yaml. The tests then
 check the live cluster, in order. Each phase's wall time is printed at the end.
 
@@ -28,13 +28,13 @@ import pytest
 import yaml
 
 from core.contract import TOPIC, TYPE_TEAMS
+from core.scrape import scrape, value
 from core.settings import REPO_ROOT
 from dashboard.app import HEALTH_PATH
-from scripts.cluster_status import SPARK_APPLICATIONS, Cluster, wait_until_running
+from scripts.ops.cluster_status import SPARK_APPLICATIONS, Cluster, wait_until_running
 from tests.dashboard.page import BROWSER_MISSING, check_page, headless_chromium
+from tests.docs_text import tear_down_commands
 from tests.k8s.validation import make_variable
-from tests.prometheus import scrape, value
-from tests.readme import tear_down_commands
 
 from .localcluster import LocalCluster, default_lc, wait_for, why_localcluster_cannot_run
 
@@ -218,7 +218,7 @@ def cluster(phases: Phases) -> Iterator[LocalCluster]:
     with phases.timed("Spark operator installed with its chart"):
         chart = REPO_ROOT / ".local" / f"spark-operator-{version}" / "spark-operator-chart"
         local.run(
-            "bash", "scripts/install_spark_operator.sh", str(OPERATOR_VALUES),
+            "bash", "scripts/ops/install_spark_operator.sh", str(OPERATOR_VALUES),
             env={"KIND_SPARK_OPERATOR_CHART": str(chart),
                  "KIND_SPARK_OPERATOR_VALUES": str(REPO_ROOT / "k8s" / "spark-operator-values.yaml")},
             timeout=900,
@@ -226,7 +226,7 @@ def cluster(phases: Phases) -> Iterator[LocalCluster]:
         webhook_route = local.route_service_from_host("spark-operator-webhook-svc", "spark-operator")
     with phases.timed("what an earlier run left removed"):
         # Every run starts from nothing: a release left by an interrupted run goes, with what
-        # `helm uninstall` keeps (README's tear-down: volumes, password Secret), and so does the
+        # `helm uninstall` keeps (the documented tear-down: volumes, password Secret), and so does the
         # broker with its topic. The timings below are then those of a first install.
         local.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", check=False, timeout=600)
         for command in tear_down_commands()[1:]:
@@ -572,7 +572,7 @@ def test_should_resume_and_keep_up_after_an_upgrade_with_more_partitions_and_two
 
 def test_should_leave_what_readme_says_after_uninstall_and_its_tear_down(cluster: LocalCluster) -> None:
     """`helm uninstall` keeps the data volumes, the password Secret and the helm test pod, as
-    README says; README's tear-down commands (all but `make kind-down`) then leave nothing of the
+    docs/kubernetes.md says; its tear-down commands (all but `make kind-down`) then leave nothing of the
     release."""
     commands = tear_down_commands()
     assert commands[0] == "helm uninstall ticket-pipeline", commands

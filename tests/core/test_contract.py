@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from core.contract import (
     FIELD_NAMES,
     MAX_JSON_DEPTH,
     MAX_RAW_BYTES,
+    REASONS,
     TYPE_TEAMS,
     Priority,
     TicketType,
@@ -53,34 +55,46 @@ def test_a_valid_ticket_has_no_reject_reason():
     assert reject_reason(with_(created_at="2026-11-28T10:45:59.123Z")) is None
 
 
-@pytest.mark.parametrize(
-    ("raw", "reason"),
-    [
-        (None, "null value (tombstone)"),
-        (b"", "empty value"),
-        (b"x" * (MAX_RAW_BYTES + 1), f"record too large: {MAX_RAW_BYTES + 1} bytes"),
-        (b'{"ticket_id": "\xff"}', "invalid UTF-8"),
-        (b'{"ticket_id": ', "not JSON"),
-        (b"[1, 2]", "not a JSON object"),
-        (with_(type=...), "missing field: type"),
-        (with_(channel="email"), "unexpected field: channel"),
-        (with_(priority=None), "null field: priority"),
-        (with_(ticket_id=42), "wrong type for ticket_id: expected string"),
-        (with_(type="bug"), "unknown type: bug"),
-        (with_(priority="urgent"), "unknown priority: urgent"),
-        (with_(created_at="2026-02-30T10:00:00.000Z"), "bad timestamp: created_at"),
-        (with_(created_at="2026-11-28 10:45:59"), "bad timestamp: created_at"),
-        (with_(request="   "), "empty request"),
-        (with_(request="é" * 4001), "request too long"),
-        (with_(client_id="client-1"), "bad format: client_id"),
-        (with_(ticket_id="not-a-uuid"), "bad format: ticket_id"),
-        (b'{"a": 1, "a": 2}', "not JSON"),
-        (with_() + b" {}", "not JSON"),
-    ],
-)
+BAD_RECORDS: list[tuple[bytes | None, str]] = [
+    (None, "null value (tombstone)"),
+    (b"", "empty value"),
+    (b"x" * (MAX_RAW_BYTES + 1), f"record too large: {MAX_RAW_BYTES + 1} bytes"),
+    (b'{"ticket_id": "\xff"}', "invalid UTF-8"),
+    (b'{"ticket_id": ', "not JSON"),
+    (b"[1, 2]", "not a JSON object"),
+    (with_(type=...), "missing field: type"),
+    (with_(channel="email"), "unexpected field: channel"),
+    (with_(priority=None), "null field: priority"),
+    (with_(ticket_id=42), "wrong type for ticket_id: expected string"),
+    (with_(type="bug"), "unknown type: bug"),
+    (with_(priority="urgent"), "unknown priority: urgent"),
+    (with_(created_at="2026-02-30T10:00:00.000Z"), "bad timestamp: created_at"),
+    (with_(created_at="2026-11-28 10:45:59"), "bad timestamp: created_at"),
+    (with_(request="   "), "empty request"),
+    (with_(request="é" * 4001), "request too long"),
+    (with_(client_id="client-1"), "bad format: client_id"),
+    (with_(ticket_id="not-a-uuid"), "bad format: ticket_id"),
+    (b'{"a": 1, "a": 2}', "not JSON"),
+    (with_() + b" {}", "not JSON"),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), BAD_RECORDS)
 def test_each_kind_of_bad_record_gets_its_own_reason(raw, reason):
     """Every invalid record is rejected with a reason that says what is wrong."""
     assert reject_reason(raw) == reason
+
+
+def test_every_reason_of_the_contracts_table_is_given_to_some_record():
+    """Each of REASONS, filled with a field name and any detail, is the reason of a bad
+    record above or of an edge record: the table holds no reason that no check gives."""
+    given = [reject_reason(raw) or "" for raw, _ in [*BAD_RECORDS, *EDGE_RECORDS.values()]]
+    fields = "|".join(map(re.escape, FIELD_NAMES))
+    for reason in REASONS:
+        pattern = (
+            re.escape(reason.template).replace(r"\{field\}", f"(?:{fields})").replace(r"\{detail\}", ".+")
+        )
+        assert any(re.fullmatch(pattern, g) for g in given), reason.template
 
 
 def test_generated_tickets_follow_the_contract():

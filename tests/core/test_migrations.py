@@ -121,8 +121,33 @@ def test_migrate_refuses_a_reader_role_that_is_the_writer_role():
     run = subprocess.run(
         [sys.executable, "-m", "core.migrate"], env=env, cwd=REPO_ROOT, capture_output=True, text=True
     )
-    assert run.returncode == 1
+    assert run.returncode == 2
     assert "DATABASE_READER_ROLE must differ from DATABASE_WRITER_ROLE" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("role_setting", ["DATABASE_WRITER_ROLE", "DATABASE_READER_ROLE"])
+def test_migrate_refuses_a_jobs_or_dashboard_role_that_is_the_owner(postgres_server, role_setting):
+    """A writer or reader role equal to the owner that migrate connects as fails at start
+    (exit 2, naming the setting) and changes nothing: migrate would otherwise set the owner's
+    password to the writer's or reader's, and grant the owner a subset of what it owns."""
+    url = postgres_server.create_database(f"owner_{role_setting.lower()}")
+    password_setting = role_setting.replace("_ROLE", "_PASSWORD")
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSFILE"}
+    env.update(DATABASE_URL=url, PGPASSWORD=postgres_server.password)
+    env.update({role_setting: "tickets", password_setting: "x"})
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "core.migrate"], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        assert run.returncode == 2, run.stderr
+        assert f"{role_setting} must differ from the owner" in run.stderr, run.stderr
+        assert "tickets" in run.stderr
+        # The owner's password is still the one it had.
+        psycopg2.connect(url, password=postgres_server.password).close()
+        with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+            psycopg2.connect(url, password="x")
+    finally:
+        postgres_server.drop_database(f"owner_{role_setting.lower()}")
 
 
 def test_migrate_creates_the_roles_when_given_their_passwords(postgres_server):

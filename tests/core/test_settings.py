@@ -1,4 +1,4 @@
-"""Settings: flags beat env vars beat defaults; bad values name the setting; README lists all."""
+"""Settings: flags beat env vars beat defaults; bad values name the setting; docs/operations.md lists all."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dashboard.settings import DashboardSettings
 from jobs.settings import AggregationSettings, EnrichmentSettings
 from producer.settings import ProducerSettings, TopicSettings
 from scripts.bench.__main__ import BenchSettings
-from scripts.run_embedded import RunSettings
+from scripts.embedded.run import RunSettings
 
 ALL_SETTINGS = (
     ProducerSettings,
@@ -69,16 +69,16 @@ def test_passwords_are_masked_when_printed():
     assert mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
 
 
-def test_readme_documents_every_setting_with_its_flag_and_default():
-    """Each setting has a README table row: | `ENV` | `--flag` | `default` | ..."""
-    readme = (REPO_ROOT / "README.md").read_text()
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([A-Z_]+)` \|.*$", readme, re.M)}
+def test_the_docs_list_every_setting_with_its_flag_and_default():
+    """Each setting has a table row in docs/operations.md: | `ENV` | `--flag` | `default` | ..."""
+    doc = (REPO_ROOT / "docs" / "operations.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([A-Z_]+)` \|.*$", doc, re.M)}
     for cls in ALL_SETTINGS:
         for field in setting_fields(cls):
             env, flag = field.metadata["env"], field.metadata["flag"]
-            assert env in rows, f"README has no row for {env}"
-            assert f"`{flag}`" in rows[env], f"README row of {env} lacks {flag}"
+            assert env in rows, f"docs/operations.md has no row for {env}"
+            assert f"`{flag}`" in rows[env], f"docs/operations.md row of {env} lacks {flag}"
             default = field.default if not str(field.default).startswith(str(REPO_ROOT)) else None
             if default is not None and default != "":
                 shown = f"{default:g}" if isinstance(default, float) else str(default)
-                assert f"`{shown}`" in rows[env], f"README row of {env} lacks default {shown}"
+                assert f"`{shown}`" in rows[env], f"docs/operations.md row of {env} lacks default {shown}"

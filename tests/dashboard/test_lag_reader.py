@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from dashboard.snapshot import LagReader
+from dashboard.lag import LagReader
 from tests.jobs.test_pipeline import produce
 
 pytestmark = pytest.mark.integration

@@ -14,16 +14,10 @@ import pytest
 
 from scripts.embedded.kafka_broker import KafkaBroker
 from tests.conftest import KAFKA_JARS, free_port
-from tests.faults.helpers import (
-    assert_exact,
-    new_topic,
-    outage_pipeline,
-    read_ledger,
-    report,
-    stop_for_a_while,
-    topic_ticket_ids,
-    wait_until_drained,
-)
+from tests.faults.database import read_ledger
+from tests.faults.end_state import assert_exact, report, wait_until_drained
+from tests.faults.pipeline import outage_pipeline, stop_for_a_while
+from tests.faults.topics import new_topic, topic_ticket_ids
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(480)]
 

@@ -16,14 +16,9 @@ import pytest
 from core.migrations import apply_migrations, grant_writer
 from scripts.embedded.postgres_server import PostgresServer
 from tests.conftest import free_port
-from tests.faults.helpers import (
-    assert_exact,
-    outage_pipeline,
-    read_ledger,
-    report,
-    stop_for_a_while,
-    wait_until_drained,
-)
+from tests.faults.database import read_ledger
+from tests.faults.end_state import assert_exact, report, wait_until_drained
+from tests.faults.pipeline import outage_pipeline, stop_for_a_while
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(480)]
 

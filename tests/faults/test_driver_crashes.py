@@ -14,15 +14,11 @@ import time
 
 import pytest
 
-from tests.faults.helpers import (
-    Pipeline,
-    assert_exact,
-    log,
-    read_ledger,
-    report,
-    topic_ticket_ids,
-    wait_until_drained,
-)
+from tests.faults.database import read_ledger
+from tests.faults.end_state import assert_exact, report, wait_until_drained
+from tests.faults.pipeline import Pipeline
+from tests.faults.processes import log
+from tests.faults.topics import topic_ticket_ids
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
@@ -49,11 +45,7 @@ def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket
         max_offsets_per_trigger=500,
     )
     try:
-        pipeline.start_jobs()
-        # Production starts once the drivers are up, so that the backlog stays small.
-        pipeline.wait_until_jobs_up()
-        pipeline.start_producer()
-        pipeline.wait_for_rows(tickets=1, counted=1, timeout_seconds=180)
+        pipeline.start_flowing()
 
         # The jobs take turns, the first one drawn at random: one is killed while the
         # other may still be restarting, as crashes in a real cluster overlap. Each job

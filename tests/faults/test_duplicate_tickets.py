@@ -14,15 +14,11 @@ import pytest
 from confluent_kafka import Producer
 
 from producer.generator import TicketGenerator, encode
-from tests.faults.helpers import (
-    Pipeline,
-    assert_exact,
-    log,
-    query,
-    report,
-    topic_ticket_ids,
-    wait_until_drained,
-)
+from tests.faults.database import query
+from tests.faults.end_state import assert_exact, report, wait_until_drained
+from tests.faults.pipeline import Pipeline
+from tests.faults.processes import log
+from tests.faults.topics import topic_ticket_ids
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 

@@ -18,11 +18,13 @@ from confluent_kafka.admin import AdminClient
 
 from core.contract import TOPIC_MAX_MESSAGE_BYTES
 from jobs import enrichment
+from jobs.batch_report import BATCH_LINE
 from jobs.batch_size import fitting_records
 from producer.generator import TicketGenerator, encode
 from producer.topic import ensure_topic
 from scripts.embedded.ports import free_port
-from tests.faults.helpers import PYTHON, Process, base_env, log, query
+from tests.faults.database import query
+from tests.faults.processes import PYTHON, Process, base_env, log
 from tests.jobs.test_pipeline import job_settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
@@ -31,7 +33,7 @@ SHIPPED_DRIVER_MEMORY = 2**30  # JobSettings.driver_memory's default, 1g
 KEY = b"k" * 8192
 # One record a batch on the broker, no compression: the value fills what is left.
 VALUE = b"x" * (TOPIC_MAX_MESSAGE_BYTES - len(KEY) - 512)
-_BATCH = re.compile(r"^batch \d+: (\d+) valid \(\d+ new\), (\d+) rejected", re.M)
+_REJECTED = re.compile(r"(\d+) rejected")
 
 
 def produce_junk(bootstrap: str, topic: str, count: int) -> None:
@@ -104,7 +106,10 @@ def test_a_batch_of_the_largest_records_neither_exhausts_the_driver_nor_stops_th
     assert stored == len(tickets), log_text[-3000:]
     assert letters[0] == junk
     assert letters[1] <= 2 * 4096 and letters[2] == len(VALUE)
-    batches = [(int(v), int(r)) for v, r in _BATCH.findall(log_text)]
+    batches = [
+        (int(line["valid"]), int(_REJECTED.search(log_text, line.end())[1]))
+        for line in BATCH_LINE.finditer(log_text)
+    ]
     assert f"at most {per_batch} records per micro-batch" in log_text
     assert (0, per_batch) in batches, batches  # at least one batch was full
     assert job.starts == 1

@@ -6,21 +6,25 @@ import os
 import subprocess
 import sys
 
+import psycopg2
 import pytest
+from confluent_kafka import Producer
 
 from core.settings import REPO_ROOT
+from producer.generator import TicketGenerator, encode
+from scripts.embedded.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def run_job(module: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_job(module: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", module],
         env=dict(os.environ, **env),
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -68,3 +72,32 @@ def test_an_invalid_trigger_interval_is_named():
     run = run_job("jobs.enrichment", {"TRIGGER_INTERVAL_SECONDS": "-1"})
     assert run.returncode == 2
     assert "--trigger-interval-seconds / TRIGGER_INTERVAL_SECONDS" in run.stderr
+
+
+def test_a_failed_query_is_reported_once_and_exits_1(kafka_broker, topic, database_url, writer_url, tmp_path):
+    """A batch that fails for good (the jobs' role lost INSERT on tickets) stops the job
+    with exit 1, and its error is logged once, not once per layer."""
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    ticket = TicketGenerator(seed=5).ticket()
+    producer.produce(topic, key=ticket["client_id"].encode(), value=encode(ticket))
+    assert producer.flush(30) == 0
+    owner = psycopg2.connect(database_url)
+    owner.autocommit = True
+    with owner.cursor() as cur:
+        cur.execute("REVOKE INSERT ON tickets FROM tickets_writer")
+    owner.close()
+    run = run_job(
+        "jobs.enrichment",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+            "TICKETS_TOPIC": topic,
+            "DATABASE_URL": writer_url,
+            "CHECKPOINT_DIR": str(tmp_path / "checkpoint"),
+            "METRICS_PORT": "-1",
+            "SPARK_UI_PORT": str(free_port()),
+        },
+        timeout=180,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 1, output[-3000:]
+    assert output.count("permission denied for table tickets") == 1, output[-6000:]

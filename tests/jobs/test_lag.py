@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from dashboard.snapshot import LagReader
+from dashboard.lag import LagReader
 from jobs import aggregation, enrichment
 from producer.generator import TicketGenerator, encode
 from tests.jobs.test_pipeline import job_settings, produce

@@ -9,13 +9,13 @@ import pytest
 
 from core.contract import TYPE_TEAMS, reason_label, reject_reason
 from core.metrics import serve_metrics
+from core.scrape import scrape, total, value
 from jobs import aggregation, enrichment
 from jobs.streaming import start_query
 from producer.generator import TicketGenerator, encode
 from scripts.embedded.ports import free_port
 from tests.jobs.test_pipeline import fetch, job_settings, produce
 from tests.jobs.test_validation import CORPUS
-from tests.prometheus import scrape, total, value
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +86,11 @@ def test_each_metric_of_both_jobs_matches_the_tables(
                 value(samples, "ticket_pipeline_batch_duration_seconds_count", job_name=job, part=part)
                 == batches
             )
+        # Spark's phases of those batches: each took some time, the batch itself the most, and
+        # none more than the test.
+        addbatch = value(samples, "ticket_pipeline_batch_phase_seconds_total", job_name=job, phase="addBatch")
+        phases = total(samples, "ticket_pipeline_batch_phase_seconds_total", job_name=job)
+        assert 0 < addbatch <= phases < elapsed * 2  # triggerExecution spans the others
         # Every valid ticket read has a latency, none longer than the test itself.
         latency = {"job_name": job}
         assert value(samples, "ticket_pipeline_latency_seconds_count", **latency) == len(tickets) + len(

@@ -280,7 +280,7 @@ def test_should_type_every_values_object_strictly_in_the_schema() -> None:
 
 
 def test_should_print_port_forwards_and_psql_in_the_notes() -> None:
-    """NOTES.txt gives the README's port-forward commands and how to query PostgreSQL."""
+    """NOTES.txt gives the documented port-forward commands and how to query PostgreSQL."""
     notes = render_notes()
     for expected in (
         "kubectl port-forward -n default svc/console 8080:8080",

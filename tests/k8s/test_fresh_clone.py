@@ -17,7 +17,7 @@ from tests.clone import copy_checkout, share_installs
 
 from .validation import MONITORING_CRDS_ENV, OPERATOR_CHART_ENV
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 CHECKS = ("tests/k8s/test_validation.py", "tests/k8s/test_versions.py")
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from scripts.cluster_status import (
+from scripts.ops.cluster_status import (
     MISSING,
     TABLES,
     PipelineState,
@@ -44,8 +44,9 @@ def test_should_install_the_operator_with_the_webhook_for_the_release_namespace(
     assert NAMESPACE in values["spark"]["jobNamespaces"]
     assert values["spark"]["serviceAccount"]["create"] is True
     # Release `spark-operator` gives the service account `spark-operator-spark`.
-    assert "bash scripts/install_spark_operator.sh" in (REPO_ROOT / "scripts" / "kind_up.sh").read_text()
-    script = (REPO_ROOT / "scripts" / "install_spark_operator.sh").read_text()
+    kind_up = (REPO_ROOT / "scripts" / "ops" / "kind_up.sh").read_text()
+    assert "bash scripts/ops/install_spark_operator.sh" in kind_up
+    script = (REPO_ROOT / "scripts" / "ops" / "install_spark_operator.sh").read_text()
     assert 'helm upgrade --install spark-operator "$KIND_SPARK_OPERATOR_CHART"' in script
     assert "helm repo" not in script
     assert 'values=(--values "$KIND_SPARK_OPERATOR_VALUES")' in script
@@ -68,14 +69,14 @@ def test_should_offer_the_kubernetes_targets_through_the_top_makefile() -> None:
     for target in ("kind-up", "kind-down", "port-forward", "kind-test", "status"):
         completed = run_make("-n", target, check=False)
         assert completed.returncode == 0, (target, completed.stderr)
-    assert "bash scripts/port_forward.sh" in run_make("-n", "port-forward").stdout
-    assert "-m scripts.cluster_status --namespace default --wait" in run_make("-n", "status").stdout
+    assert "bash scripts/ops/port_forward.sh" in run_make("-n", "port-forward").stdout
+    assert "-m scripts.ops.cluster_status --namespace default --wait" in run_make("-n", "status").stdout
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_should_be_valid_bash(script: str) -> None:
     """Each script parses (bash -n) and, where shellcheck is installed, passes it."""
-    path = REPO_ROOT / "scripts" / script
+    path = REPO_ROOT / "scripts" / "ops" / script
     subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
     if shutil.which("shellcheck"):
         result = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True, check=False)
@@ -86,7 +87,7 @@ def test_should_be_valid_bash(script: str) -> None:
 def test_should_refuse_to_run_outside_make(script: str) -> None:
     """Without the pins from kind.mk the scripts stop at once and say to use make."""
     result = subprocess.run(
-        ["bash", str(REPO_ROOT / "scripts" / script)],
+        ["bash", str(REPO_ROOT / "scripts" / "ops" / script)],
         capture_output=True, text=True, timeout=30, check=False, env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert result.returncode == 2

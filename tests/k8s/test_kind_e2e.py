@@ -1,4 +1,4 @@
-"""End-to-end on a real kind cluster: `make kind-test` (scripts/kind_test.sh) runs this file.
+"""End-to-end on a real kind cluster: `make kind-test` (scripts/ops/kind_test.sh) runs this file.
 
 It brings the cluster up, installs the chart, waits until both SparkApplications are RUNNING and
 tickets reach PostgreSQL, scales the producer from 1 to 3 replicas and checks that the ticket
@@ -55,7 +55,7 @@ def _run(*command: str, timeout: float = 1800) -> None:
 @pytest.mark.timeout(3600)
 def test_should_run_the_pipeline_on_kind_and_grow_with_the_producer() -> None:
     """Up, RUNNING, rows in PostgreSQL, 3x producers give a higher ticket rate, helm test passes."""
-    from scripts.cluster_status import Cluster, ticket_rate, wait_until_running
+    from scripts.ops.cluster_status import Cluster, ticket_rate, wait_until_running
 
     _run("make", "kind-up", timeout=3600)
     _run(

@@ -19,6 +19,7 @@ import pytest
 
 from core.migrations import apply_migrations, grant_writer
 from core.postgres import connect
+from scripts.embedded import process_group
 from scripts.embedded.prerequisites import find_postgres_bin
 
 from .render import env_of, find, render_chart, secret_passwords
@@ -59,15 +60,12 @@ def _wait_container(postgres_server, database: str) -> tuple[list[str], dict[str
 def _run(command: list[str], env: dict[str, str], seconds: float, log: Path) -> int | None:
     """Run the container's command for up to ``seconds``; its exit code, or None if still running."""
     with log.open("w") as out:
-        process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = process_group.spawn(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + seconds
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(10)
+            process_group.stop(process, 10, sig=signal.SIGTERM, whole_group=True)
             return None
         return process.returncode
 

@@ -24,7 +24,7 @@ from dashboard.app import HEALTH_PATH
 from dashboard.settings import DashboardSettings
 from jobs.settings import AggregationSettings, EnrichmentSettings
 from producer.settings import ProducerSettings, TopicSettings
-from scripts import cluster_status
+from scripts.ops import cluster_status
 
 from .conftest import external_bootstrap_servers
 from .render import (
@@ -367,7 +367,7 @@ def test_should_run_the_images_that_make_kind_up_builds(default_objects: list[di
 
 def test_should_build_and_load_each_image_from_its_dockerfile() -> None:
     """kind_up.sh builds images/<name>/Dockerfile under the name it then kind-loads."""
-    script = (REPO_ROOT / "scripts" / "kind_up.sh").read_text(encoding="utf-8")
+    script = (REPO_ROOT / "scripts" / "ops" / "kind_up.sh").read_text(encoding="utf-8")
     kind_mk = (REPO_ROOT / "k8s" / "kind.mk").read_text(encoding="utf-8")
     for name in ("spark", "producer", "dashboard"):
         variable = f"KIND_{name.upper()}_IMAGE"
@@ -404,7 +404,7 @@ def test_should_name_resources_as_the_readme_commands_use_them(
         app = find(default_objects, "SparkApplication", name)
         assert app["spec"]["sparkConf"]["spark.ui.port"] == str(port)
         assert env_of(app["spec"]["driver"])["SPARK_UI_PORT"] == str(port)
-    forward = (REPO_ROOT / "scripts" / "port_forward.sh").read_text(encoding="utf-8")
+    forward = (REPO_ROOT / "scripts" / "ops" / "port_forward.sh").read_text(encoding="utf-8")
     for service, ports in (
         ("console", "8080:8080"),
         ("enrichment-ui-svc", "4040:4040"),

@@ -98,7 +98,7 @@ def monitoring_crd_dir() -> Path:
 
 
 def _fetched(env: str, project: str, folder: str, files: list[str], target: str) -> Path:
-    """A folder that `make <target>` fetched (scripts/fetch_go_module.sh): $env, else
+    """A folder that `make <target>` fetched (scripts/setup/fetch_go_module.sh): $env, else
     .local/<project>-<version>/<folder>; MissingOperatorChart naming the target when `files`
     are not all there."""
     version = make_variable(f"{project}_VERSION")

@@ -19,13 +19,13 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from core.contract import reject_reason
+from core.scrape import scrape, total, value
 from core.settings import REPO_ROOT, load
 from producer import kafka_producer
 from producer.kafka_producer import TicketProducer
 from producer.settings import ProducerSettings
 from producer.topic import ensure_topic
 from scripts.embedded.ports import free_port
-from tests.prometheus import scrape, total, value
 
 pytestmark = pytest.mark.integration
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 
+import pyarrow as pa
 import pytest
 
+from core.metrics import serve_metrics
 from core.settings import REPO_ROOT
+from jobs.metrics import JobMetrics
 from scripts.bench.__main__ import WrongResults, check_exact
 from scripts.bench.profile import batch_phases, batch_times
 from scripts.bench.report import targets
 from scripts.bench.stack import BenchStack
+from scripts.embedded.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -65,29 +70,29 @@ def test_the_bench_measures_every_contender_and_writes_its_report(tmp_path):
     assert (out / "latest.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_batch_phases_read_the_last_sums_a_job_logged(tmp_path):
-    log = tmp_path / "enrichment.log"
-    log.write_text(
-        "x INFO jobs.progress: enrichment: ms by batch phase, 1 batches: addBatch=50 walCommit=7\n"
-        "x INFO jobs.progress: enrichment: ms by batch phase, 3 batches: addBatch=90 walCommit=20\n"
+def test_the_profile_reads_a_jobs_batches_and_phases_from_its_metrics():
+    """batch_times and batch_phases read what a job's JobMetrics serve over HTTP: batches,
+    valid rows, the Spark and PostgreSQL seconds, and Spark's phases in milliseconds."""
+    metrics = JobMetrics("enrichment")
+    url = serve_metrics(metrics.registry, free_port(), "enrichment")
+    now = pa.chunked_array([pa.array([datetime.now(UTC)] * 10, pa.timestamp("us", tz="UTC"))])
+    verdicts = pa.table({"reason": pa.array([None] * 15, pa.string()), "type": ["question"] * 15})
+    metrics.batch_read(verdicts.slice(0, 10))
+    metrics.batch_committed(new=10, already_stored=0, created_at=now, spark_seconds=1.0, postgres_seconds=0.5)
+    metrics.batch_read(verdicts.slice(0, 5))
+    metrics.batch_committed(
+        new=5, already_stored=0, created_at=now.slice(0, 5), spark_seconds=0.2, postgres_seconds=0.05
     )
-    assert batch_phases(log) == {"batches": 3, "addBatch": 90, "walCommit": 20}
-
-
-def test_batch_times_sum_the_batch_lines_of_a_job_log(tmp_path):
-    log = tmp_path / "enrichment.log"
-    log.write_text(
-        "batch 0: 10 valid (10 new), 0 rejected (0 new) in 1.50s (spark 1.00s, postgres 0.50s)\n"
-        "  a sample line\n"
-        "batch 1: 5 valid tickets, question +5 in 0.25s (spark 0.20s, postgres 0.05s)\n"
-    )
-    assert batch_times(log) == {
+    metrics.batch_phases({"addBatch": 50, "walCommit": 7})
+    metrics.batch_phases({"addBatch": 40, "walCommit": 13})
+    assert batch_times(url) == {
         "batches": 2,
         "rows": 15,
         "seconds": 1.8,
         "spark_seconds": 1.2,
         "postgres_seconds": 0.6,
     }
+    assert batch_phases(url) == {"batches": 2, "addBatch": 90, "walCommit": 20}
 
 
 def test_targets_are_judged_against_the_same_runs_baselines():

@@ -12,7 +12,7 @@ from jobs.metrics import JobMetrics
 from producer.kafka_producer import TicketProducer
 from producer.metrics import producer_registry
 from producer.settings import ProducerSettings
-from scripts.grafana_dashboard import DASHBOARD_FILE, main
+from scripts.ops.grafana_dashboard import DASHBOARD_FILE, main
 
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 
@@ -29,7 +29,7 @@ def dashboard() -> dict:
 
 
 def test_the_committed_dashboard_is_the_one_the_code_builds():
-    assert main(["--check"]) == 0, "run `python -m scripts.grafana_dashboard` and commit the file"
+    assert main(["--check"]) == 0, "run `python -m scripts.ops.grafana_dashboard` and commit the file"
 
 
 def test_every_query_names_only_metrics_the_components_export():

@@ -19,9 +19,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from core.scrape import scrape, value
+from scripts.embedded import process_group
 from scripts.embedded.ports import free_port
 from tests.clone import copy_checkout, share_installs
-from tests.prometheus import scrape, value
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +47,8 @@ class MakeRun:
             ARGS=f"--kafka-port {ports[0]} --postgres-port {ports[1]}",
         )
         self._log = self.output.open("w")
-        self.process = subprocess.Popen(
-            ["make", *make_flags, "run"], cwd=clone, env=env, stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+        self.process = process_group.spawn(
+            ["make", *make_flags, "run"], cwd=clone, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )  # fmt: skip
 
     def text(self) -> str:
@@ -59,16 +59,14 @@ class MakeRun:
 
     def ctrl_c(self) -> int:
         """SIGINT to the whole group, as Ctrl-C does; return make's exit code."""
-        os.killpg(self.process.pid, signal.SIGINT)
+        process_group.signal_group(self.process, signal.SIGINT)
         try:
             return self.process.wait(180)
         finally:
             self._log.close()
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        process_group.stop(self.process, 0, sig=None)
         self._log.close()
 
 

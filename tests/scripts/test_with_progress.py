@@ -8,7 +8,7 @@ import sys
 
 from core.settings import REPO_ROOT
 
-WRAPPER = REPO_ROOT / "scripts" / "with_progress.py"
+WRAPPER = REPO_ROOT / "scripts" / "setup" / "with_progress.py"
 # Commands that download or build for more than a few seconds on a first run.
 SLOW_COMMANDS = ("-m venv", "pip install", "resolve_jars.sh", "go install", "fetch_go_module.sh")
 
@@ -62,5 +62,5 @@ def test_should_wrap_every_slow_set_up_step_of_the_makefile(tmp_path) -> None:
     assert {command for command in SLOW_COMMANDS if any(command in line for line in slow)} == set(
         SLOW_COMMANDS
     )
-    unwrapped = [line for line in slow if not re.match(r"\S*python3? scripts/with_progress\.py ", line)]
+    unwrapped = [line for line in slow if not re.match(r"\S*python3? scripts/setup/with_progress\.py ", line)]
     assert unwrapped == []

@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 
 from core.settings import REPO_ROOT
 from scripts.embedded.ports import free_port
-from scripts.grafana_dashboard import DASHBOARD_FILE
+from scripts.ops.grafana_dashboard import DASHBOARD_FILE
 from tests.embedded_run import embedded_run, wait_until
 from tests.jobs.test_validation import CORPUS
 

@@ -5,7 +5,7 @@
 # The job namespaces listed in those values must exist first.
 # Usage: KIND_SPARK_OPERATOR_CHART=... KIND_SPARK_OPERATOR_VALUES=... install_spark_operator.sh [values.yaml ...]
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 for var in KIND_SPARK_OPERATOR_CHART KIND_SPARK_OPERATOR_VALUES; do
   [ -n "${!var:-}" ] || { echo "$var is not set: run this through make (k8s/kind.mk)" >&2; exit 2; }
 done

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.components import BROKER, DATABASE
 from core.contract import TOPIC
 from core.logs import configure_logging
 from core.settings import LOCAL_DIR, REPO_ROOT, SettingError, at_least, load, mask_url, setting
@@ -36,10 +37,10 @@ class RunSettings:
     """Run the ticket pipeline embedded: broker, PostgreSQL, producer and both Spark jobs."""
 
     kafka_port: int = setting(
-        "KAFKA_PORT", "--kafka-port", 9092, "Port of the embedded Kafka broker", at_least(1)
+        "KAFKA_PORT", "--kafka-port", BROKER.port, "Port of the embedded Kafka broker", at_least(1)
     )
     postgres_port: int = setting(
-        "POSTGRES_PORT", "--postgres-port", 5432, "Port of the embedded PostgreSQL", at_least(1)
+        "POSTGRES_PORT", "--postgres-port", DATABASE.port, "Port of the embedded PostgreSQL", at_least(1)
     )
     data_dir: str = setting(
         "RUN_DATA_DIR",
@@ -68,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         metrics=_ports_in_use(
             {
                 "producer": PRODUCER_METRICS_PORT,
-                ENRICHMENT.name: ENRICHMENT.default_metrics_port,
-                AGGREGATION.name: AGGREGATION.default_metrics_port,
+                ENRICHMENT.name: ENRICHMENT.component.metrics_port,
+                AGGREGATION.name: AGGREGATION.component.metrics_port,
             }
         ),
-        spark_ui=_ports_in_use({spec.name: spec.default_ui_port for spec in (ENRICHMENT, AGGREGATION)}),
+        spark_ui=_ports_in_use({spec.name: spec.component.port for spec in (ENRICHMENT, AGGREGATION)}),
         dashboard=preferred_or_free(DashboardSettings.port),
     )
     supervisor = None

@@ -3,7 +3,7 @@
 # (an upstream chart, a set of CRDs) into DEST/<that folder's name>. Go checks the module
 # against its checksum database; this script also checks it against the pinned h1: sum, so
 # what the tests validate against and what `make kind-up` installs is exactly that release.
-# Usage: scripts/fetch_go_module.sh MODULE@VERSION H1_SUM FOLDER DEST   (run through make)
+# Usage: scripts/setup/fetch_go_module.sh MODULE@VERSION H1_SUM FOLDER DEST   (run through make)
 set -euo pipefail
 [ $# -eq 4 ] || { echo "usage: $0 MODULE@VERSION H1_SUM FOLDER DEST (run it through make)" >&2; exit 2; }
 module="$1" want_sum="$2" folder="$3" dest="$4"

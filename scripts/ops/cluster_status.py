@@ -5,10 +5,10 @@ with the kubernetes Python client. Row counts come from psql run inside the Post
 (`kubectl exec`), so the password never leaves the cluster.
 
 Usage (from the repository root; `make status` runs the second line):
-    python -m scripts.cluster_status               # the state now
-    python -m scripts.cluster_status --wait 600    # first wait (600 s at most) until both
+    python -m scripts.ops.cluster_status               # the state now
+    python -m scripts.ops.cluster_status --wait 600    # first wait (600 s at most) until both
                                                    # SparkApplications RUN and tickets arrive
-    python -m scripts.cluster_status --rate 30     # also measure tickets/s over 30 s
+    python -m scripts.ops.cluster_status --rate 30     # also measure tickets/s over 30 s
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Reading a /metrics page in tests, with prometheus-client's own parser."""
+"""Reads a component's /metrics page, with prometheus-client's own parser: for the bench, the
+tests, and anything else that checks what a component says about itself."""
 
 from __future__ import annotations
 

@@ -5,6 +5,6 @@
 # ticket rate grows, then runs `helm test`. Where Docker cannot run it is skipped, and pytest
 # prints the reason.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export TICKET_PIPELINE_KIND_E2E=1
 exec "${PY:-python3}" -m pytest tests/k8s/test_kind_e2e.py -v -rs

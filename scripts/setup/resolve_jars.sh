@@ -2,9 +2,9 @@
 # Resolve the JVM jars listed in images/jars/pom.xml into a local folder:
 #   <dest>/spark  the Kafka connector and JDBC driver for the Spark jobs
 #   <dest>/kafka  an Apache Kafka broker (KRaft) for the embedded stack and tests
-# Usage: scripts/resolve_jars.sh [dest]   (default .local/jars)
+# Usage: scripts/setup/resolve_jars.sh [dest]   (default .local/jars)
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 dest="$(realpath -m "${1:-$here/.local/jars}")"
 command -v mvn >/dev/null || { echo "Maven is required to resolve the jars: apt-get install maven" >&2; exit 1; }
 command -v java >/dev/null || { echo "Java 17 is required: apt-get install openjdk-17-jre-headless" >&2; exit 1; }

@@ -1,4 +1,4 @@
-"""The Grafana dashboard of the chart, built from code: `python -m scripts.grafana_dashboard`.
+"""The Grafana dashboard of the chart, built from code: `python -m scripts.ops.grafana_dashboard`.
 
 Writes charts/files/grafana-dashboard.json, which the chart ships in a ConfigMap for the
 Grafana sidecar of kube-prometheus-stack (monitoring.grafanaDashboard.enable). `--check`
@@ -56,7 +56,7 @@ def build() -> dashboard.Dashboard:
         dashboard.Dashboard("ticket-pipeline")
         .uid(UID)
         .tags(["ticket-pipeline"])
-        .description("Support tickets: producer, enrichment and aggregation (README, Supervision)")
+        .description("Support tickets: producer, enrichment and aggregation (docs/operations.md)")
         .refresh("10s")
         .time("now-30m", "now")
         .with_variable(dashboard.DatasourceVariable("datasource").label("Prometheus").type("prometheus"))
@@ -167,14 +167,14 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.grafana_dashboard", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m scripts.ops.grafana_dashboard", description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the committed file differs")
     parser.add_argument("--output", type=Path, default=DASHBOARD_FILE, help="where to write the JSON")
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         if not args.output.is_file() or args.output.read_text(encoding="utf-8") != text:
-            print(f"{args.output} differs from scripts/grafana_dashboard.py: regenerate it", file=sys.stderr)
+            print(f"{args.output} is stale: run python -m scripts.ops.grafana_dashboard", file=sys.stderr)
             return 1
         return 0
     args.output.write_text(text, encoding="utf-8")

@@ -4,7 +4,7 @@ The command's own output passes through as it comes. Whenever it has been silent
 interval, a line says what the step is, how long it has run and how many bytes this machine
 has received meanwhile (pip, Maven and Go downloads). A last line gives the step's time.
 
-    python3 scripts/with_progress.py "installing the Python packages" -- pip install ...
+    python3 scripts/setup/with_progress.py "installing the Python packages" -- pip install ...
 
 Standard library only: the Makefile runs it before the virtualenv exists.
 """

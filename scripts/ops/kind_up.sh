@@ -4,7 +4,7 @@
 # Run it through `make kind-up`, which sets the pinned versions and image names (k8s/kind.mk).
 # Then: helm install ticket-pipeline charts/
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 for var in KIND_CLUSTER KIND_CONFIG KIND_NAMESPACE KIND_SPARK_OPERATOR_VERSION \
   KIND_SPARK_OPERATOR_CHART KIND_SPARK_OPERATOR_VALUES KIND_SPARK_IMAGE KIND_PRODUCER_IMAGE \
@@ -61,7 +61,7 @@ preload_third_party_images || echo "warning: preload skipped; the node will pull
 # The chart comes from the operator's Go module at the pinned version, checked against its go.sum
 # hash (make spark-operator), not from a chart repository.
 step "Spark operator $KIND_SPARK_OPERATOR_VERSION from $KIND_SPARK_OPERATOR_CHART (release spark-operator, namespace spark-operator)"
-bash scripts/install_spark_operator.sh
+bash scripts/ops/install_spark_operator.sh
 
 step "ready"
 cat <<EOT

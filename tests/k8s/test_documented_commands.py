@@ -1,4 +1,5 @@
-"""README's Kubernetes commands name exactly what the chart renders and the Makefile offers."""
+"""The Kubernetes commands of README and docs/kubernetes.md name exactly what the chart renders
+and the Makefile offers."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import pytest
 import yaml
 
 from core.migrations import READER_PRIVILEGES, WRITER_PRIVILEGES
-from tests.readme import KUBERNETES_SECTION, tear_down_commands
+from tests.docs_text import KUBERNETES_COMMANDS_TEXT, KUBERNETES_DOC, tear_down_commands
 
 from .render import REPO_ROOT, containers, find, of_kind, render_chart
 
 
 def commands(prefix: str) -> list[str]:
-    """Every README line (inside code blocks or backticks) that starts with `prefix`."""
-    found = re.findall(rf"(?:^|`){re.escape(prefix)}[^`\n#]*", KUBERNETES_SECTION, re.M)
+    """Every line of the docs (inside code blocks or backticks) that starts with `prefix`."""
+    found = re.findall(rf"(?:^|`){re.escape(prefix)}[^`\n#]*", KUBERNETES_COMMANDS_TEXT, re.M)
     return [c.lstrip("`").strip() for c in found]
 
 
@@ -59,25 +60,25 @@ def test_should_exec_into_the_postgresql_pod_and_read_its_secret():
     """The psql and password commands name the StatefulSet's first pod and the Secret."""
     objects = render_chart()
     assert find(objects, "StatefulSet", "postgresql")
-    assert "kubectl exec -it postgresql-0" in KUBERNETES_SECTION
+    assert "kubectl exec -it postgresql-0" in KUBERNETES_COMMANDS_TEXT
     assert find(objects, "Secret", "postgresql")
-    assert "kubectl get secret postgresql" in KUBERNETES_SECTION
+    assert "kubectl get secret postgresql" in KUBERNETES_COMMANDS_TEXT
 
 
 def test_should_read_each_password_from_the_keys_of_the_secret():
-    """The README reads the owner's, the writer's and the reader's password from the Secret's keys."""
+    """docs/kubernetes.md reads the owner's, the writer's and the reader's password from the Secret's keys."""
     secret = find(render_chart(), "Secret", "postgresql")
     assert set(secret["data"]) == {"password", "writer-password", "reader-password"}
     for key in secret["data"]:
         assert key in secret["data"]
         command = f"kubectl get secret postgresql -o jsonpath='{{.data.{key}}}' | base64 -d"
-        assert command in KUBERNETES_SECTION
+        assert command in KUBERNETES_COMMANDS_TEXT
 
 
 def test_should_state_exactly_what_each_role_may_do():
     """The Kubernetes section lists core.migrations' WRITER_PRIVILEGES for the jobs' role and
     READER_PRIVILEGES for the dashboard's."""
-    _, writer_part = KUBERNETES_SECTION.split("`tickets_writer` may:\n", 1)
+    _, writer_part = KUBERNETES_DOC.split("`tickets_writer` may:\n", 1)
     writer_part, reader_part = writer_part.split("`tickets_reader` may:\n", 1)
     assert _stated_privileges(writer_part) == WRITER_PRIVILEGES
     assert "no DDL, no TRUNCATE, no DELETE but of expired dead letters" in writer_part
@@ -85,7 +86,7 @@ def test_should_state_exactly_what_each_role_may_do():
 
 
 def _stated_privileges(text: str) -> dict[str, tuple[str, ...]]:
-    """{table: privileges} from a README list: "- SELECT and INSERT on `t1` and `t2`;"."""
+    """{table: privileges} from a docs list: "- SELECT and INSERT on `t1` and `t2`;"."""
     stated: dict[str, tuple[str, ...]] = {}
     for privileges, tables in re.findall(r"^- ([A-Z]+(?:(?:, | and )[A-Z]+)*) on (`.+`);$", text, re.M):
         for table in re.findall(r"`(\w+)`", tables):
@@ -95,7 +96,7 @@ def _stated_privileges(text: str) -> dict[str, tuple[str, ...]]:
 
 def test_should_install_the_chart_with_the_release_name_of_the_readme():
     """`helm install ticket-pipeline charts/` is the command, and charts/ is the chart."""
-    assert "helm install ticket-pipeline charts/" in KUBERNETES_SECTION
+    assert "helm install ticket-pipeline charts/" in KUBERNETES_COMMANDS_TEXT
     assert (REPO_ROOT / "charts" / "Chart.yaml").is_file()
 
 
@@ -110,12 +111,12 @@ def _set_values(assignment: str) -> dict[str, Any]:
 
 # Placeholders such as `existingSecret=<name>` are prose, not values to render.
 SET_ASSIGNMENTS = sorted(
-    {a for a in re.findall(r"--set '?([\w.]+=[^\s'`]+)", KUBERNETES_SECTION) if "<" not in a}
+    {a for a in re.findall(r"--set '?([\w.]+=[^\s'`]+)", KUBERNETES_COMMANDS_TEXT) if "<" not in a}
 )
 
 
 def test_should_find_the_readme_set_assignments():
-    """The README's --set examples are found: partitions, producers, the external broker."""
+    """The docs' --set examples are found: partitions, producers, the external broker."""
     keys = {assignment.split("=")[0] for assignment in SET_ASSIGNMENTS}
     assert {"topic.partitions", "producer.replicas", "externalKafka.bootstrapServers"} <= keys
 
@@ -129,7 +130,7 @@ def test_should_render_every_set_of_the_readme(assignment):
 
 
 @pytest.mark.parametrize(
-    "target", sorted(set(re.findall(r"(?:^|`)make ([a-z][a-z-]+)", KUBERNETES_SECTION, re.M)))
+    "target", sorted(set(re.findall(r"(?:^|`)make ([a-z][a-z-]+)", KUBERNETES_COMMANDS_TEXT, re.M)))
 )
 def test_should_offer_every_make_target_the_readme_uses(target):
     """Every `make <target>` of the Kubernetes section is a target of the Makefile."""
@@ -141,7 +142,7 @@ def test_should_tear_down_every_hook_object_that_helm_uninstall_leaves():
     """`helm uninstall` deletes no hook object: a hook without the `hook-succeeded` delete policy
     stays (found on a real cluster: the topic and migrate Jobs and their pods outlived the
     release). The Jobs delete themselves once they succeed; a failed one stays for its log,
-    and the helm test pod stays for `helm test --logs`. README's tear-down removes both kinds."""
+    and the helm test pod stays for `helm test --logs`. docs/kubernetes.md's tear-down removes both kinds."""
     deletes_by_label = [
         command.split()[2].split(",")
         for command in tear_down_commands()
