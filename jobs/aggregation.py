@@ -52,7 +52,11 @@ def batch_writer(settings: AggregationSettings, metrics: JobMetrics):
     """The foreachBatch function of verdicts (`verdicts`): count new tickets per type in one
     transaction."""
     transaction = BatchTransaction(
-        settings.database_url, "aggregation", settings.db_retry_seconds, settings.statement_timeout_seconds
+        settings.database_url,
+        "aggregation",
+        settings.db_retry_seconds,
+        settings.statement_timeout_seconds,
+        on_retry=metrics.database_retried,
     )
     reader = RecordReader(settings.bootstrap_servers)
 

@@ -1,27 +1,23 @@
 """What a job reports of each micro-batch: where its time went, and its log line.
 
-The line is for people; programs read the same figures from the job's metrics (jobs.metrics).
-The fault suite waits for it only as an event, right after a batch's database commit and
-before Spark's checkpoint commit (BATCH_LINE), as a scrape is too slow for that window.
+The line is for people; programs (the bench, the fault suite) read the same figures from the
+job's metrics (jobs.metrics).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["BATCH_LINE", "BatchClock", "batch_line"]
-
-# "batch 20: 17 valid (17 new), ..." at the start of a line; groups: batch, valid, new.
-BATCH_LINE = re.compile(r"^batch (?P<batch>\d+): (?P<valid>\d+) valid \((?P<new>\d+) new", re.M)
+__all__ = ["BatchClock", "batch_line"]
 
 
 @dataclass
 class BatchClock:
     """Where a micro-batch's time went: Spark (read, validate, collect), then PostgreSQL.
 
-    `make bench` sums these from the batch lines to show where a drain spends its time.
+    Its two parts are the metric ticket_pipeline_batch_duration_seconds{part}, which
+    `make bench` sums to show where a drain spends its time.
     """
 
     started: float = field(default_factory=time.monotonic)

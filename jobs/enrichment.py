@@ -91,7 +91,11 @@ def format_ticket(row: dict) -> str:
 def batch_writer(settings: EnrichmentSettings, metrics: JobMetrics):
     """The foreachBatch function of enriched records (`enrich`): store, print a sample."""
     transaction = BatchTransaction(
-        settings.database_url, "enrichment", settings.db_retry_seconds, settings.statement_timeout_seconds
+        settings.database_url,
+        "enrichment",
+        settings.db_retry_seconds,
+        settings.statement_timeout_seconds,
+        on_retry=metrics.database_retried,
     )
     reader = RecordReader(settings.bootstrap_servers)
     retention = DeadLetterRetention(

@@ -102,6 +102,12 @@ class JobMetrics:
             buckets=BATCH_BUCKETS,
             registry=registry,
         )
+        self._retries = Counter(
+            "ticket_pipeline_database_retries",
+            "Attempts of a micro-batch's transaction that PostgreSQL did not answer, retried",
+            label,
+            registry=registry,
+        ).labels(job)
         self._phases = Counter(
             "ticket_pipeline_batch_phase_seconds",
             "Spark's time in each phase of the micro-batches (durationMs: addBatch, walCommit,"
@@ -175,6 +181,10 @@ class JobMetrics:
         self._duration.labels(self.job, "postgres").observe(postgres_seconds)
         self._last_batch.set(now)
         self._attempts.set(0)
+
+    def database_retried(self) -> None:
+        """A batch's transaction is retried after an outage (jobs.postgres_sink)."""
+        self._retries.inc()
 
     def batch_phases(self, duration_ms: dict[str, int]) -> None:
         """One micro-batch's phases, from its progress (Spark's durationMs)."""

@@ -78,7 +78,9 @@ class BatchTransaction:
         application_name: str,
         retry_seconds: float,
         statement_timeout_seconds: float = STATEMENT_TIMEOUT_SECONDS,
+        on_retry: Callable[[], None] | None = None,
     ) -> None:
+        self._on_retry = on_retry
         self._database_url = database_url
         self._application_name = application_name
         self._retry_seconds = retry_seconds
@@ -109,6 +111,8 @@ class BatchTransaction:
                         f"(DATABASE_RETRY_SECONDS): {e}"
                     ) from e
                 logger.warning("PostgreSQL unavailable, retrying in %.1fs: %s", backoff, e)
+                if self._on_retry is not None:
+                    self._on_retry()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
             except BaseException:

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from jobs.batch_report import BATCH_LINE
+from core.scrape import value
 from tests.conftest import free_port
 from tests.faults.database import counts
 from tests.faults.processes import JOBS, Process, base_env, job_command, log, producer_command
@@ -53,10 +53,11 @@ class Pipeline:
                 max_offsets_per_trigger=max_offsets_per_trigger,
                 database_retry_seconds=database_retry_seconds,
             )
-            # A UI port of its own (restarts keep it), not the 4040/4041 a `make run` may hold.
-            ui_port = free_port()
-            command += ["--ui-port", str(ui_port)]
-            self.jobs[job] = Process(job, command, env, logs, ui_port=ui_port)
+            # A UI and a metrics port of its own (restarts keep them), not the defaults that a
+            # `make run` may hold.
+            ui_port, metrics_port = free_port(), free_port()
+            command += ["--ui-port", str(ui_port), "--metrics-port", str(metrics_port)]
+            self.jobs[job] = Process(job, command, env, logs, ui_port=ui_port, metrics_port=metrics_port)
         self.producer = Process(
             "producer",
             producer_command(bootstrap=bootstrap, topic=topic, ledger=self.ledger, rate=rate, seed=seed),
@@ -67,6 +68,7 @@ class Pipeline:
         self.restarts: Counter[str] = Counter()  # supervised restarts after an exit of its own
         self.unexpected_exits: list[tuple[str, int, str]] = []  # (job, code, log tail)
         self._restart_at: dict[str, float] = {}
+        self._next_scrape = 0.0
         self.progress = Progress(self)
 
     # -- lifecycle
@@ -112,6 +114,7 @@ class Pipeline:
     def stop_jobs(self, timeout_seconds: float = 60) -> dict[str, int | None]:
         codes = {}
         for job in self.jobs.values():
+            job.scrape()
             job.send_sigterm()
         for name, job in self.jobs.items():
             codes[name] = job.terminate(timeout_seconds)
@@ -128,7 +131,7 @@ class Pipeline:
 
     def kill_job(self, name: str, *, restart: bool = True, note: str = "") -> None:
         job = self.jobs[name]
-        batches = job.batches_logged()
+        batches = job.batches_committed()
         job.kill()
         self.kills.append((time.monotonic(), name, batches))
         log(
@@ -143,6 +146,10 @@ class Pipeline:
     def supervise(self) -> None:
         """Restart a job that exited on its own, after RESTART_DELAY_SECONDS."""
         now = time.monotonic()
+        if now >= self._next_scrape:  # each start's metrics as it goes, for the counts above
+            self._next_scrape = now + 1.0
+            for job in self.jobs.values():
+                job.scrape()
         for name, job in self.jobs.items():
             if name in self._restart_at:
                 if now >= self._restart_at[name]:
@@ -183,24 +190,27 @@ class Pipeline:
     def wait_for_new_batches(
         self, name: str, batches: int, timeout_seconds: float, poll_seconds: float = 0.1
     ) -> None:
-        """Wait until the job has logged `batches` more micro-batches (counted anew after a restart).
+        """Wait until the job has committed `batches` more micro-batches (its metrics; counted
+        anew after a restart).
 
-        A small `poll_seconds` returns within milliseconds of the line: a batch line is
-        printed right after the batch's database commit, before Spark's checkpoint commit.
+        The counter rises right after a batch's database commit, before Spark's checkpoint
+        commit, which takes about a tenth of a second more: a small `poll_seconds` (a scrape
+        takes a few milliseconds) returns within that window.
         """
         job = self.jobs[name]
-        start, target = job.starts, job.batches_logged() + batches
+        start, target = job.starts, job.batches_committed() + batches
         deadline = time.monotonic() + timeout_seconds
         next_supervise = 0.0
         while True:
             if job.starts != start:
                 start, target = job.starts, batches
-            if job.batches_logged() >= target:
+            if job.batches_committed() >= target:
                 return
             now = time.monotonic()
             if now > deadline:
                 raise AssertionError(
-                    f"{name} logged fewer than {batches} new batches in {timeout_seconds:g}s:\n{job.tail()}"
+                    f"{name} committed fewer than {batches} new batches in {timeout_seconds:g}s:"
+                    f"\n{job.tail()}"
                 )
             if now >= next_supervise:
                 self.supervise()
@@ -209,20 +219,19 @@ class Pipeline:
             time.sleep(poll_seconds)
 
     def replayed_batches(self) -> list[str]:
-        """First batch lines of restarted jobs that found their rows already written.
+        """Restarted starts of the jobs that found tickets already stored, from their metrics.
 
         That is the proof that a kill landed between a batch's database commit and
         Spark's checkpoint commit, and that the replay added nothing.
         """
         replays = []
-        for path in sorted((self.work_dir / "logs").glob("*.log")):
-            job, start = path.name.split(".")[:2]
-            if job not in self.jobs or start == "1":
-                continue
-            # The first batch line of a restarted job tells whether it replayed stored rows.
-            line = BATCH_LINE.search(path.read_text(errors="replace"))
-            if line and int(line["new"]) < int(line["valid"]):
-                replays.append(f"{job}.{start}: {line.string[line.start() :].splitlines()[0]}")
+        for name, job in self.jobs.items():
+            for start, samples in sorted(job.samples_by_start.items()):
+                stored = "ticket_pipeline_tickets_stored_total"
+                again = value(samples, stored, job_name=name, outcome="already_stored")
+                if start > 1 and again:
+                    new = value(samples, stored, job_name=name, outcome="new")
+                    replays.append(f"{name}.{start}: {again:.0f} tickets already stored, {new:.0f} new")
         return replays
 
     def wait_for_rows(self, tickets: int, counted: int, timeout_seconds: float) -> None:
@@ -239,13 +248,13 @@ class Pipeline:
                 )
             self.sleep(1)
 
-    def count_in_job_logs(self, text: str) -> int:
-        """Lines holding `text` in every log of both jobs, all starts included."""
-        total = 0
-        for path in sorted((self.work_dir / "logs").glob("*.log")):
-            if path.name.startswith(tuple(self.jobs)):
-                total += sum(1 for line in path.read_bytes().splitlines() if text.encode() in line)
-        return total
+    def database_retries(self) -> int:
+        """Transactions the jobs retried after an outage, every start included (metrics)."""
+        return int(
+            sum(
+                job.metric_over_starts("ticket_pipeline_database_retries_total") for job in self.jobs.values()
+            )
+        )
 
     def tails(self) -> str:
         return "\n".join(

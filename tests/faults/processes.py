@@ -6,6 +6,7 @@ simulated with SIGKILL to the whole group, as the kernel's OOM killer or a node 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.scrape import Samples, scrape, total, value
 from core.settings import REPO_ROOT
-from jobs.batch_report import BATCH_LINE
 from scripts.embedded import process_group
 
 __all__ = ["JOBS", "PYTHON", "Process", "base_env", "job_command", "log", "producer_command"]
@@ -42,8 +43,10 @@ class Process:
     starts: int = 0
     exit_codes: list[int] = field(default_factory=list)
     ui_port: int | None = None
+    metrics_port: int | None = None
+    # The last metrics scraped of each start (a killed start keeps what it showed last).
+    samples_by_start: dict[int, Samples] = field(default_factory=dict)
     _terminating: bool = field(default=False, repr=False)
-    _scan: tuple[int, bytes, int] = field(default=(0, b"", 0), repr=False)  # offset, rest, count
     _log_file: object = field(default=None, repr=False)
 
     @property
@@ -53,7 +56,6 @@ class Process:
     def start(self) -> None:
         self.starts += 1
         self._terminating = False
-        self._scan = (0, b"", 0)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "wb")  # noqa: SIM115
         self.process = process_group.spawn(
@@ -117,21 +119,21 @@ class Process:
         self._closed()
         return code
 
-    def batches_logged(self) -> int:
-        """Micro-batches this start has printed (jobs.batch_report's lines), read incrementally."""
-        offset, rest, count = self._scan
-        try:
-            with self.log_path.open("rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return 0
-        if chunk:
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()  # an unfinished line, completed by the next read
-            count += sum(1 for line in lines if BATCH_LINE.match(line.decode(errors="replace")))
-            self._scan = (offset + len(chunk), rest, count)
-        return count
+    def scrape(self) -> Samples:
+        """This start's metrics now, kept as its last ones; the last ones while it cannot
+        answer (starting, or gone)."""
+        if self.metrics_port is not None and self.alive:
+            with contextlib.suppress(OSError):
+                self.samples_by_start[self.starts] = scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
+        return self.samples_by_start.get(self.starts, {})
+
+    def batches_committed(self) -> int:
+        """Micro-batches this start has committed to PostgreSQL (ticket_pipeline_batches_total)."""
+        return int(value(self.scrape(), "ticket_pipeline_batches_total", job_name=self.name))
+
+    def metric_over_starts(self, name: str, **labels: str) -> float:
+        """The sum of a counter over every start, each as last scraped."""
+        return sum(total(samples, name, **labels) for samples in self.samples_by_start.values())
 
     def tail(self, chars: int = 3000) -> str:
         try:
@@ -162,8 +164,7 @@ def base_env(password: str, work_dir: Path) -> dict[str, str]:
         PGPASSWORD=password,
         PYTHONUNBUFFERED="1",
         TZ="UTC",
-        # No metrics endpoints: a job restarted by the supervisor loop must not wait for
-        # its predecessor's port (tests/jobs/test_metrics.py covers the metrics).
+        # No metrics endpoint unless a command asks for one (the jobs' own free ports).
         METRICS_PORT="-1",
         # Spark's scratch space (shuffle, block manager) inside the test's folder, so
         # the dirs a SIGKILLed JVM leaves behind are removed with it.

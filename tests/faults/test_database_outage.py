@@ -55,7 +55,7 @@ def test_a_database_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
         ledger = read_ledger(pipeline.ledger)
         state = wait_until_drained(pipeline, ledger, timeout_seconds=180)
         codes = pipeline.stop_jobs()
-        retries = pipeline.count_in_job_logs("PostgreSQL unavailable, retrying")
+        retries = pipeline.database_retries()
 
         report(
             record_property,

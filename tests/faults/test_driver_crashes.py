@@ -2,10 +2,10 @@
 
 Each job is SIGKILLed as a whole process group (the Python driver and its JVM), then
 restarted from its checkpoint, twice: once within milliseconds of a micro-batch's
-database commit (the job prints its batch line right after the commit, before Spark
-commits the checkpoint, so the restarted job replays that batch), and once at a random
-point of its work. Micro-batches are small (500 records) and frequent (0.5 s). The
-replayed batches are counted from the restarted jobs' first batch lines.
+database commit (its ticket_pipeline_batches_total rises right after the commit, before
+Spark commits the checkpoint, so the restarted job replays that batch), and once at a
+random point of its work. Micro-batches are small (500 records) and frequent (0.5 s). The
+replays are counted from the restarted starts' metrics (tickets found already stored).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket
 
         # The jobs take turns, the first one drawn at random: one is killed while the
         # other may still be restarting, as crashes in a real cluster overlap. Each job
-        # is killed once right after a micro-batch's database commit (its batch line is
-        # printed then, before Spark commits the checkpoint: the batch is replayed on
+        # is killed once right after a micro-batch's database commit (its batch counter
+        # rises then, before Spark commits the checkpoint: the batch is replayed on
         # restart) and once at a random point of a batch, in a random order.
         first = rng.choice(JOBS)
         victims = [first, JOBS[1 - JOBS.index(first)]] * KILLS_PER_JOB
