@@ -28,7 +28,7 @@ PROMETHEUS_OPERATOR_DIR := $(LOCAL)/prometheus-operator-$(PROMETHEUS_OPERATOR_VE
 PROGRESS := $(PYTHON) scripts/setup/with_progress.py
 PYTEST_ARGS ?=
 
-.PHONY: help run test check lint format bench faults install jars helm promtool prometheus spark-operator prometheus-operator-crds clean-data
+.PHONY: help run test check lint format bench faults install jars helm promtool prometheus spark-operator prometheus-operator-crds quix clean-data
 
 ##@ Help
 
@@ -91,6 +91,17 @@ $(PROMETHEUS_OPERATOR_DIR)/SOURCE: scripts/setup/fetch_go_module.sh
 
 prometheus-operator-crds: $(PROMETHEUS_OPERATOR_DIR)/SOURCE ## Fetch the pinned prometheus-operator CRDs into .local
 
+# quix-streams, a contender of `make bench`, pins an older Kafka client: it gets a virtualenv of
+# its own, with the project and the `bench` extra.
+QUIX_VENV := $(LOCAL)/quix-venv
+$(QUIX_VENV)/.installed: pyproject.toml
+	$(PROGRESS) "creating the virtualenv $(QUIX_VENV) (quix-streams, a bench contender)" -- $(PYTHON) -m venv $(QUIX_VENV)
+	$(PROGRESS) "installing quix-streams into $(QUIX_VENV)" -- \
+	  $(QUIX_VENV)/bin/python -m pip install --quiet --progress-bar off -e '.[bench]'
+	@touch $@
+
+quix: $(QUIX_VENV)/.installed ## Create .local/quix-venv for the bench's quix-streams contender
+
 ##@ The two commands, and the edit loop
 
 run: install jars ## Run the whole pipeline embedded: Kafka, PostgreSQL, producer, both Spark jobs
@@ -101,7 +112,7 @@ TEST_ENV := PATH="$(abspath $(LOCAL)/bin):$$PATH" \
   SPARK_OPERATOR_CHART="$(abspath $(SPARK_OPERATOR_DIR))/spark-operator-chart" \
   PROMETHEUS_OPERATOR_CRDS="$(abspath $(PROMETHEUS_OPERATOR_DIR))/prometheus-operator-crd"
 
-test: install jars helm promtool prometheus spark-operator prometheus-operator-crds ## Run every test (unit, integration, chart checks)
+test: install jars helm promtool prometheus spark-operator prometheus-operator-crds quix ## Run every test (unit, integration, chart checks)
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 check: lint helm promtool spark-operator prometheus-operator-crds ## The edit loop: lint, then the tests that start no service (under a minute)
@@ -120,7 +131,7 @@ faults: install jars ## Run only the fault-injection suite (part of make test to
 
 ##@ Measurements
 
-bench: install jars ## Measure throughput and latency beside the baselines; writes bench/results/latest.*
+bench: install jars quix ## Measure throughput and latency beside the baselines; writes bench/results/latest.*
 	$(PY) -m scripts.bench $(ARGS)
 
 ##@ Data

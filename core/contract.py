@@ -15,7 +15,8 @@ in Spark) reject it with the same reason (of REASONS) at the same step:
   RecursionError on deep nesting): the twin refuses them too (REASONS.not_json).
 - Lone surrogates. A JSON escape such as \\ud800 that is not half of a pair is valid
   JSON, but no Unicode scalar value: Python keeps it (and cannot encode it to UTF-8),
-  Spark turns it into "?". Any such escape in the record: REASONS.lone_surrogate.
+  Spark 4.2's parser refuses the text (4.0 turned the escape into "?"). Any such escape
+  in the record: REASONS.lone_surrogate, checked before the JSON parse.
 - NUL. "\\u0000" is valid JSON, and Python and Spark keep it, but PostgreSQL's text
   cannot hold it: REASONS.nul_character, for every field.
 - Formats (ticket_id, client_id, created_at) match the whole text: Java's "$" also
@@ -252,8 +253,8 @@ class Reasons:
     empty: Reason = Reason("empty value")
     too_large: Reason = Reason("record too large: {detail} bytes")
     invalid_utf8: Reason = Reason("invalid UTF-8")
-    not_json: Reason = Reason("not JSON")
     lone_surrogate: Reason = Reason("lone surrogate escape")
+    not_json: Reason = Reason("not JSON")
     not_object: Reason = Reason("not a JSON object")
     missing_field: Reason = Reason("missing field: {field}")
     unexpected_field: Reason = Reason("unexpected field: {detail}")
@@ -282,6 +283,11 @@ class Tables:
     aggregation: str = "tickets_aggregation"
     # Ticket ids the aggregation has counted, so a ticket counts once whatever replays.
     aggregation_seen: str = "tickets_aggregation_seen"
+    # What the executors stage of a micro-batch until the driver commits it (jobs.staged_sink).
+    tickets_staged: str = "tickets_staged"
+    aggregation_staged: str = "tickets_aggregation_staged"
+    # The last micro-batch each streaming query committed, so a replayed one changes nothing.
+    sink_commits: str = "sink_commits"
 
 
 TABLES = Tables()
@@ -309,11 +315,11 @@ def decode_ticket(raw: bytes | None) -> tuple[dict | None, str | None]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None, REASONS.invalid_utf8.text()
+    if _has_lone_surrogate(text):
+        return None, REASONS.lone_surrogate.text()
     ticket = _parse_json(text)
     if ticket is _NOT_JSON:
         return None, REASONS.not_json.text()
-    if _has_lone_surrogate(text):
-        return None, REASONS.lone_surrogate.text()
     reason = validate_ticket(ticket)
     return (None, reason) if reason else (ticket, None)
 

@@ -137,6 +137,32 @@ def _bound_dead_letters() -> sql.Composable:
     )
 
 
+def _create_staging() -> sql.Composable:
+    """Where the executors stage a micro-batch until the driver commits it, and the last batch
+    each query committed (jobs.staged_sink). Staging tables are UNLOGGED: a crash of
+    PostgreSQL empties them, and the commit, which checks the staged counts, then fails the
+    batch so that Spark runs it again. No constraint but the tags: the target tables check
+    the rows at commit. Frozen as applied (see the module's docstring)."""
+    tag = "batch_id bigint NOT NULL, writer text NOT NULL, row_number integer NOT NULL"
+    lineage = "kafka_topic text, kafka_partition integer, kafka_offset bigint, kafka_timestamp timestamptz"
+    return sql.SQL(
+        "CREATE UNLOGGED TABLE IF NOT EXISTS {tickets} ({tag},"
+        " ticket_id uuid, client_id text, created_at timestamptz, request text, type text,"
+        " priority text, team text, {lineage}, enriched_at timestamptz);"
+        "CREATE UNLOGGED TABLE IF NOT EXISTS {counted} ({tag},"
+        " ticket_id uuid, type text, created_at timestamptz, {lineage});"
+        "CREATE TABLE IF NOT EXISTS {commits} ("
+        " query_id uuid PRIMARY KEY, sink text NOT NULL, batch_id bigint NOT NULL,"
+        " committed_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+    ).format(
+        tag=sql.SQL(tag),
+        lineage=sql.SQL(lineage),
+        tickets=sql.Identifier(TABLES.tickets_staged),
+        counted=sql.Identifier(TABLES.aggregation_staged),
+        commits=sql.Identifier(TABLES.sink_commits),
+    )
+
+
 @dataclass(frozen=True)
 class Migration:
     """One schema change, applied once."""
@@ -152,6 +178,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "create tickets_aggregation", _create_aggregation),
     Migration(4, "record the counted copy's Kafka position", _add_winner_to_aggregation_seen),
     Migration(5, "bound the dead letters' raw bytes", _bound_dead_letters),
+    Migration(6, "stage micro-batches written from the executors", _create_staging),
 )
 
 
@@ -187,15 +214,20 @@ def apply_migrations(conn) -> list[Migration]:
     return applied_now
 
 
-# What the Spark jobs need, and nothing more: no DDL, no TRUNCATE, no DELETE but of expired
-# dead letters (the enrichment job's retention of tickets_rejected). UPDATE replaces a stored
-# ticket (or its counted copy) by a copy that wins by the jobs' WINNER_ORDER; rejects are
-# never updated.
+# What the Spark jobs need, and nothing more: no DDL; no DELETE but of expired dead letters
+# (the enrichment job's retention of tickets_rejected) and of staged rows, no TRUNCATE but of
+# the staging tables. UPDATE replaces a stored ticket (or its counted copy) by a copy that
+# wins by the jobs' WINNER_ORDER, and a query's last committed batch; rejects are never
+# updated.
+_STAGING_PRIVILEGES = ("SELECT", "INSERT", "DELETE", "TRUNCATE")
 WRITER_PRIVILEGES: dict[str, tuple[str, ...]] = {
     TABLES.tickets: ("SELECT", "INSERT", "UPDATE"),
     TABLES.rejected: ("SELECT", "INSERT", "DELETE"),
     TABLES.aggregation: ("SELECT", "INSERT", "UPDATE"),
     TABLES.aggregation_seen: ("SELECT", "INSERT", "UPDATE"),
+    TABLES.tickets_staged: _STAGING_PRIVILEGES,
+    TABLES.aggregation_staged: _STAGING_PRIVILEGES,
+    TABLES.sink_commits: ("SELECT", "INSERT", "UPDATE"),
 }
 
 

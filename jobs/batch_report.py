@@ -1,50 +1,21 @@
-"""What a job reports of each micro-batch: where its time went, and its log line.
+"""What a job prints of each committed micro-batch: its counts and where its time went.
 
 The line is for people; programs (the bench, the fault suite) read the same figures from the
-job's metrics (jobs.metrics).
+job's metrics (jobs.metrics), which come from the same outcome.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from jobs.batch_outcomes import BatchOutcome
 
-__all__ = ["BatchClock", "batch_line"]
-
-
-@dataclass
-class BatchClock:
-    """Where a micro-batch's time went: Spark (read, validate, collect), then PostgreSQL.
-
-    Its two parts are the metric ticket_pipeline_batch_duration_seconds{part}, which
-    `make bench` sums to show where a drain spends its time.
-    """
-
-    started: float = field(default_factory=time.monotonic)
-    spark_done: float | None = None
-    postgres_done: float | None = None
-
-    def spark_finished(self) -> None:
-        self.spark_done = time.monotonic()
-
-    def postgres_finished(self) -> None:
-        self.postgres_done = time.monotonic()
-
-    @property
-    def spark_seconds(self) -> float:
-        return (self.spark_done or time.monotonic()) - self.started
-
-    @property
-    def postgres_seconds(self) -> float:
-        spark_done = self.spark_done or time.monotonic()
-        return (self.postgres_done or time.monotonic()) - spark_done
-
-    def summary(self) -> str:
-        """E.g. "in 1.23s (spark 0.80s, postgres 0.43s)"."""
-        spark, postgres = self.spark_seconds, self.postgres_seconds
-        return f"in {spark + postgres:.2f}s (spark {spark:.2f}s, postgres {postgres:.2f}s)"
+__all__ = ["batch_line"]
 
 
-def batch_line(batch_id: int, valid: int, new: int, details: str, clock: BatchClock) -> str:
-    """E.g. "batch 20: 17 valid (17 new), 0 rejected (0 new) in 0.55s (spark 0.53s, postgres 0.02s)"."""
-    return f"batch {batch_id}: {valid} valid ({new} new){details} {clock.summary()}"
+def batch_line(outcome: BatchOutcome, details: str) -> str:
+    """E.g. "batch 20: 17 valid (17 new), 0 rejected (0 new) in 0.55s (tasks 0.53s, commit 0.02s)"."""
+    tasks, commit = outcome.tasks_seconds, outcome.commit_seconds
+    replay = ", a replay of a committed batch: nothing written" if outcome.replayed else ""
+    return (
+        f"batch {outcome.batch_id}: {outcome.valid} valid ({outcome.new} new){details}{replay}"
+        f" in {tasks + commit:.2f}s (tasks {tasks:.2f}s, commit {commit:.2f}s)"
+    )

@@ -22,6 +22,7 @@ from jobs.postgres_sink import Refused, insert_rejected, write_isolating
 
 __all__ = [
     "PREVIEW_BYTES",
+    "REFUSED_POSITION",
     "REJECTED_COLUMNS",
     "DeadLetterError",
     "RecordReader",
@@ -47,6 +48,8 @@ _SCHEMA = pa.schema(
     ]
 )
 _READ_TIMEOUT_SECONDS = 15.0
+# What refused_letters needs of each refused row, besides the topic.
+REFUSED_POSITION = ("kafka_partition", "kafka_offset", "kafka_timestamp")
 
 
 class DeadLetterError(RuntimeError):
@@ -105,9 +108,7 @@ def refused_letters(topic: str, rows: pa.Table, refused: list[Refused], reader: 
     `rows` has kafka_partition, kafka_offset and kafka_timestamp (the written table)."""
     letters = []
     for index, reason in refused:
-        row = (
-            rows.slice(index, 1).select(["kafka_partition", "kafka_offset", "kafka_timestamp"]).to_pylist()[0]
-        )
+        row = rows.slice(index, 1).select(list(REFUSED_POSITION)).to_pylist()[0]
         key, value = reader.read(topic, row["kafka_partition"], row["kafka_offset"])
         letters.append(
             {

@@ -1,7 +1,8 @@
 """A Spark job's Prometheus metrics: batches, records, durations, latency, lag.
 
 Each job has its own registry, served by core.metrics on its metrics port. Counts are
-added once per micro-batch from the collected Arrow batch, never once per record.
+added once per micro-batch from the outcome its sink's commit reports (jobs.batch_outcomes),
+never once per record.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from core.contract import reason_label, team_for
+from core.contract import team_for
+from jobs.batch_outcomes import BatchOutcome
 
 __all__ = ["BulkHistogram", "JobMetrics"]
 
@@ -45,6 +45,14 @@ class BulkHistogram(Collector):
         with self._lock:
             self._counts += counts
             self._sum += float(values.sum())
+
+    def add_counts(self, counts: Sequence[int], total: float) -> None:
+        """Observations already counted per bucket (+Inf last), and their sum."""
+        if not counts:
+            return
+        with self._lock:
+            self._counts += np.asarray(counts, dtype=np.int64)
+            self._sum += total
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -97,7 +105,8 @@ class JobMetrics:
         ).labels(job)
         self._duration = Histogram(
             "ticket_pipeline_batch_duration_seconds",
-            "Time of a micro-batch, by part: spark (read, validate, collect), postgres (the transaction)",
+            "Time of a micro-batch, by part: tasks (the executors read, validate and stage, first"
+            " start to last end), commit (the driver's transaction)",
             [*label, "part"],
             buckets=BATCH_BUCKETS,
             registry=registry,
@@ -143,48 +152,27 @@ class JobMetrics:
         ).labels(job)
         self._last_batch.set(time.time())  # the start counts, so a silent job shows its age
 
-    def batch_read(self, verdicts: pa.Table) -> None:
-        """Records of a collected batch: read, valid by type, rejected by reason."""
-        self._read.inc(verdicts.num_rows)
-        rejected = pc.is_valid(verdicts["reason"])
-        for entry in pc.value_counts(verdicts.filter(rejected)["reason"]).to_pylist():
-            self._rejected.labels(self.job, reason_label(entry["values"])).inc(entry["counts"])
-        for entry in pc.value_counts(verdicts.filter(pc.invert(rejected))["type"]).to_pylist():
-            kind = entry["values"]
-            self._valid.labels(self.job, kind, team_for(kind)).inc(entry["counts"])
-
     def batch_attempts(self, attempts: int) -> None:
         """How many times the job has started on the batch it resumes (jobs.replay_watch)."""
         self._attempts.set(attempts)
 
-    def batch_committed(
-        self,
-        *,
-        new: int,
-        already_stored: int,
-        refused: int = 0,
-        created_at: pa.ChunkedArray,
-        spark_seconds: float,
-        postgres_seconds: float,
-    ) -> None:
-        """A committed batch: outcomes, latency of its tickets, durations, time of commit."""
-        now = time.time()
+    def batch_committed(self, outcome: BatchOutcome) -> None:
+        """A committed batch: its records, outcomes, latency, durations, time of commit."""
+        self._read.inc(outcome.read)
+        for label, n in outcome.rejected_by_label.items():
+            self._rejected.labels(self.job, label).inc(n)
+        for kind, n in outcome.valid_by_type.items():
+            self._valid.labels(self.job, kind, team_for(kind)).inc(n)
         self._batches.inc()
-        self._stored.labels(self.job, "new").inc(new)
-        self._stored.labels(self.job, "already_stored").inc(already_stored)
-        self._refused.inc(refused)
-        created = (
-            pc.cast(created_at, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-        )
-        self._latency.observe_many(now - created / 1e6)
-        self._duration.labels(self.job, "spark").observe(spark_seconds)
-        self._duration.labels(self.job, "postgres").observe(postgres_seconds)
-        self._last_batch.set(now)
+        self._stored.labels(self.job, "new").inc(outcome.new)
+        self._stored.labels(self.job, "already_stored").inc(outcome.already_stored)
+        self._refused.inc(outcome.refused)
+        self._retries.inc(outcome.database_retries)
+        self._latency.add_counts(outcome.latency_counts, outcome.latency_sum)
+        self._duration.labels(self.job, "tasks").observe(outcome.tasks_seconds)
+        self._duration.labels(self.job, "commit").observe(outcome.commit_seconds)
+        self._last_batch.set(time.time())
         self._attempts.set(0)
-
-    def database_retried(self) -> None:
-        """A batch's transaction is retried after an outage (jobs.postgres_sink)."""
-        self._retries.inc()
 
     def batch_phases(self, duration_ms: dict[str, int]) -> None:
         """One micro-batch's phases, from its progress (Spark's durationMs)."""

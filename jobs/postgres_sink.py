@@ -18,7 +18,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import psycopg2
 import pyarrow as pa
@@ -38,16 +38,24 @@ from core.contract import (
 )
 from core.postgres import STATEMENT_TIMEOUT_SECONDS, DatabaseUnavailable, connect
 
+if TYPE_CHECKING:
+    from jobs.settings import JobSettings
+
 __all__ = [
     "REFUSAL_REASON_CHARS",
     "BatchTransaction",
     "Refused",
+    "TableRows",
     "Written",
+    "copy_rows",
     "count_new_tickets",
+    "count_tickets",
     "insert_rejected",
     "insert_tickets",
     "is_refusal",
+    "move_rejected",
     "refusal_reason",
+    "upsert_tickets",
     "write_isolating",
 ]
 
@@ -86,6 +94,19 @@ class BatchTransaction:
         self._retry_seconds = retry_seconds
         self._statement_timeout_seconds = statement_timeout_seconds
         self._conn = None
+
+    @classmethod
+    def for_job(
+        cls, settings: JobSettings, application_name: str, on_retry: Callable[[], None] | None = None
+    ) -> BatchTransaction:
+        """The transaction of a job's batches, with the database settings of the job."""
+        return cls(
+            settings.database_url,
+            application_name,
+            settings.db_retry_seconds,
+            settings.statement_timeout_seconds,
+            on_retry=on_retry,
+        )
 
     def run(self, work: Callable[[psycopg2.extensions.cursor], T]) -> T:
         """Run `work(cursor)` and commit; on a lost connection, reconnect and run it again."""
@@ -237,10 +258,22 @@ def _winner_key(table: str) -> sql.Composable:
     )
 
 
-def _winners(columns: sql.Composable, stage: str) -> sql.Composable:
-    """One row per ticket_id of the staging table: the copy that wins by WINNER_ORDER."""
+class TableRows:
+    """Every row of a table: the rows a write reads (see StagedRows for a micro-batch's)."""
+
+    def __init__(self, table: str, num_rows: int) -> None:
+        self.table = table
+        self.num_rows = num_rows
+
+    def source(self) -> sql.Composable:
+        """What follows FROM in a statement that reads the rows."""
+        return sql.Identifier(self.table)
+
+
+def _winners(columns: sql.Composable, rows: TableRows) -> sql.Composable:
+    """One row per ticket_id of `rows`: the copy that wins by WINNER_ORDER."""
     return sql.SQL("SELECT DISTINCT ON (ticket_id) {} FROM {} ORDER BY ticket_id, {}").format(
-        columns, sql.Identifier(stage), sql.SQL(", ").join(map(sql.Identifier, WINNER_ORDER))
+        columns, rows.source(), sql.SQL(", ").join(map(sql.Identifier, WINNER_ORDER))
     )
 
 
@@ -252,13 +285,21 @@ class Written(NamedTuple):
 
 
 def insert_tickets(cur, tickets: pa.Table) -> Written:
-    """Upsert tickets: a new ticket_id is inserted; a stored one is replaced only by a
-    copy that wins by WINNER_ORDER (a replay or a later copy leaves it as it is)."""
+    """Upsert an Arrow table of tickets (see upsert_tickets), through a temporary stage."""
     if tickets.num_rows == 0:
         return Written(0, 0)
     create_stage(cur, "stage_tickets", TABLES.tickets)
     copy_rows(cur, "stage_tickets", tickets)
-    names = [*(c for c in tickets.column_names if c != "ticket_id"), "stored_at"]
+    return upsert_tickets(cur, TableRows("stage_tickets", tickets.num_rows), tickets.column_names)
+
+
+def upsert_tickets(cur, rows: TableRows, columns: list[str]) -> Written:
+    """Upsert tickets: a new ticket_id is inserted; a stored one is replaced only by a
+    copy that wins by WINNER_ORDER (a replay or a later copy leaves it as it is)."""
+    if rows.num_rows == 0:
+        return Written(0, 0)
+    names = [*(c for c in columns if c != "ticket_id"), "stored_at"]
+    selected = sql.SQL(", ").join(map(sql.Identifier, columns))
     cur.execute(
         sql.SQL(
             "WITH written AS ("
@@ -270,8 +311,8 @@ def insert_tickets(cur, tickets: pa.Table) -> Written:
             " FROM written"
         ).format(
             table=sql.Identifier(TABLES.tickets),
-            columns=sql.SQL(", ").join(map(sql.Identifier, tickets.column_names)),
-            winners=_winners(sql.SQL(", ").join(map(sql.Identifier, tickets.column_names)), "stage_tickets"),
+            columns=selected,
+            winners=_winners(selected, rows),
             names=sql.SQL(", ").join(map(sql.Identifier, names)),
             excluded=sql.SQL(", ").join(sql.Identifier("excluded", n) for n in names[:-1])
             + sql.SQL(", clock_timestamp()"),
@@ -283,12 +324,19 @@ def insert_tickets(cur, tickets: pa.Table) -> Written:
 
 
 def insert_rejected(cur, rejected: pa.Table) -> int:
-    """Insert dead letters (previews and hashes given in hex, see jobs.dead_letters); return
-    rows inserted."""
+    """Insert an Arrow table of dead letters (see move_rejected), through a temporary stage."""
     if rejected.num_rows == 0:
         return 0
     _create_typed_stage(cur, "stage_rejected", _STAGE_REJECTED)
     copy_rows(cur, "stage_rejected", rejected)
+    return move_rejected(cur, TableRows("stage_rejected", rejected.num_rows))
+
+
+def move_rejected(cur, rows: TableRows) -> int:
+    """Insert dead letters (previews and hashes given in hex, see jobs.dead_letters), each
+    position once; return rows inserted."""
+    if rows.num_rows == 0:
+        return 0
     kept = [sql.Identifier(c) for c in (*LINEAGE_NAMES, "reason")]
     stored, staged = list(kept), list(kept)
     for part in RAW_PARTS:
@@ -299,7 +347,7 @@ def insert_rejected(cur, rejected: pa.Table) -> int:
             sql.Identifier(TABLES.rejected),
             sql.SQL(", ").join(stored),
             sql.SQL(", ").join(staged),
-            sql.Identifier("stage_rejected"),
+            rows.source(),
             sql.SQL(", ").join(map(sql.Identifier, KAFKA_POSITION)),
         )
     )
@@ -311,17 +359,24 @@ def _unhex(column: str) -> sql.Composable:
 
 
 def count_new_tickets(cur, tickets: pa.Table) -> dict[str, int]:
-    """Count the tickets of a batch per type, each ticket_id once; return the changes.
-
-    `tickets` has ticket_id, type and the WINNER_ORDER columns. The copy counted for
-    each id is kept in a table: a replayed batch or a resent copy changes nothing, and
-    a copy that wins over the counted one moves the id to its type (+1/-1), so the
-    counts always equal the GROUP BY over `tickets`, whatever the batch boundaries.
-    """
+    """Count an Arrow table of tickets (see count_tickets), through a temporary stage."""
     if tickets.num_rows == 0:
         return {}
     _create_typed_stage(cur, "stage_counted", _STAGE_COUNTED)
     copy_rows(cur, "stage_counted", tickets)
+    return count_tickets(cur, TableRows("stage_counted", tickets.num_rows))
+
+
+def count_tickets(cur, rows: TableRows) -> dict[str, int]:
+    """Count the tickets of a batch per type, each ticket_id once; return the changes.
+
+    `rows` have ticket_id, type and the WINNER_ORDER columns. The copy counted for
+    each id is kept in a table: a replayed batch or a resent copy changes nothing, and
+    a copy that wins over the counted one moves the id to its type (+1/-1), so the
+    counts always equal the GROUP BY over `tickets`, whatever the batch boundaries.
+    """
+    if rows.num_rows == 0:
+        return {}
     counted = sql.SQL(", ").join(map(sql.Identifier, _STAGE_COUNTED))
     updated = sql.SQL(", ").join(map(sql.Identifier, ("type", *WINNER_ORDER, "counted_at")))
     # Every CTE reads the same snapshot: `previous` sees the counted copies before this batch.
@@ -349,7 +404,7 @@ def count_new_tickets(cur, tickets: pa.Table) -> dict[str, int]:
             " FROM changes c WHERE {agg}.type = c.type AND c.n < 0)"
             " SELECT type, n FROM changes"
         ).format(
-            winners=_winners(counted, "stage_counted"),
+            winners=_winners(counted, rows),
             seen=sql.Identifier(TABLES.aggregation_seen),
             agg=sql.Identifier(TABLES.aggregation),
             counted=counted,

@@ -26,8 +26,9 @@ class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings, MetricsSett
     spark_master: str = setting(
         "SPARK_MASTER",
         "--spark-master",
-        "local[*]",
-        "Spark master; ignored when spark-submit already set one (Kubernetes)",
+        "local[*,4]",
+        "Spark master; ignored when spark-submit already set one (Kubernetes). The default runs"
+        " a task up to 4 times, as Spark on a cluster does (a task that lost PostgreSQL runs again)",
     )
     checkpoint_dir: str = setting(
         "CHECKPOINT_DIR",
@@ -52,10 +53,10 @@ class JobSettings(KafkaSettings, DatabaseSettings, ProgressSettings, MetricsSett
     max_offsets_per_trigger: int = setting(
         "MAX_OFFSETS_PER_TRIGGER",
         "--max-offsets-per-trigger",
-        0,
-        "Most Kafka records read per micro-batch; 0 = as many as fit in the driver's memory"
-        " at their largest (a value that does not fit fails at start)",
-        at_least(0),
+        200_000,
+        "Most Kafka records read per micro-batch (the executors stream them to PostgreSQL: no"
+        " batch is held in memory whole)",
+        at_least(1),
     )
     starting_offsets: str = setting(
         "STARTING_OFFSETS",

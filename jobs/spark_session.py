@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pyspark import SparkConf, SparkContext
@@ -12,17 +13,22 @@ from pyspark.sql import DataFrame, SparkSession
 from core.kafka import spark_options
 from jobs.settings import JobSettings
 
-__all__ = ["build_session", "kafka_stream"]
+__all__ = ["ARROW_BATCH_BYTES", "build_session", "kafka_stream"]
 
 logger = logging.getLogger(__name__)
 
 # Set by spark-submit in the environment of the Python process it starts.
 _GATEWAY_ENV = "PYSPARK_GATEWAY_PORT"
+_WORKER_PYTHON_ENV = "PYSPARK_PYTHON"
 _SERVLET = "spark.metrics.conf.*.sink.prometheusServlet"
+ARROW_BATCH_BYTES = 16 * 2**20
 
 
 def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSession:
     """A session for one job; what spark-submit already configured (Kubernetes) wins."""
+    # The sinks run in Python workers, which must have this Python's packages (pyarrow,
+    # psycopg2): by default, workers of a local run are this very interpreter.
+    os.environ.setdefault(_WORKER_PYTHON_ENV, sys.executable)
     if _GATEWAY_ENV in os.environ:
         # Started by spark-submit, whose JVM holds the submitted conf (master k8s://...). A
         # SparkConf made before PySpark joins that JVM is empty: join it first, or local[*]
@@ -44,6 +50,9 @@ def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSe
         f"{_SERVLET}.class": "org.apache.spark.metrics.sink.PrometheusServlet",
         f"{_SERVLET}.path": "/metrics/prometheus",
         "spark.sql.streaming.metricsEnabled": "true",
+        # The sinks get their rows in Arrow batches of at most this many bytes (with at most
+        # Spark's default 10,000 rows): what one Python worker holds of a batch at a time.
+        "spark.sql.execution.arrow.maxBytesPerBatch": str(ARROW_BATCH_BYTES),
     }
     jars = sorted(Path(settings.jars_dir).glob("*.jar")) if settings.jars_dir else []
     if jars:
@@ -56,9 +65,9 @@ def build_session(app_name: str, settings: JobSettings, ui_port: int) -> SparkSe
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    _quiet(spark, "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor")
+    _quiet(spark, "org.apache.spark.sql.execution.streaming.runtime.ProcessingTimeExecutor")
     # It logs a failed query with its cause; run_job reports the same failure, once.
-    _quiet(spark, "org.apache.spark.sql.execution.streaming.MicroBatchExecution", "FATAL")
+    _quiet(spark, "org.apache.spark.sql.execution.streaming.runtime.MicroBatchExecution", "FATAL")
     return spark
 
 
@@ -70,19 +79,15 @@ def _quiet(spark: SparkSession, logger_name: str, level: str = "ERROR") -> None:
     )
 
 
-def kafka_stream(
-    spark: SparkSession, settings: JobSettings, max_offsets: int, max_per_task: int | None = None
-) -> DataFrame:
-    """The tickets topic as a stream of raw Kafka records, at most `max_offsets` a batch and,
-    when given, `max_per_task` a Spark task (a partition's share is split beyond it)."""
+def kafka_stream(spark: SparkSession, settings: JobSettings) -> DataFrame:
+    """The tickets topic as a stream of raw Kafka records, at most MAX_OFFSETS_PER_TRIGGER a
+    micro-batch."""
     # The connection (kafka.bootstrap.servers, and any security option) comes from core.kafka.
     reader = spark.readStream.format("kafka").options(**spark_options(settings.bootstrap_servers))
-    if max_per_task is not None:
-        reader = reader.option("maxRecordsPerPartition", max_per_task)
     return (
         reader.option("subscribe", settings.topic)
         .option("startingOffsets", settings.starting_offsets)
-        .option("maxOffsetsPerTrigger", max_offsets)
+        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
         # Losing data (topic deleted, retention passed) must stop the job, not skip silently.
         .option("failOnDataLoss", "true")
         .load()

@@ -1,6 +1,8 @@
 """Runs one streaming job: checks its settings, starts the query, stops it cleanly.
 
-Both jobs share this driver loop; each supplies only its micro-batch function.
+Both jobs share this driver loop; each supplies its projection of the raw records, its sink
+(jobs.staged_sink: written from the executors, committed per micro-batch) and what it prints
+of each committed batch.
 """
 
 from __future__ import annotations
@@ -21,44 +23,49 @@ from core.logs import configure_logging
 from core.metrics import metrics_port, serve_metrics
 from core.postgres import DatabaseUnavailable, settings_connection
 from core.settings import LOCAL_DIR, SettingError, load, mask_url
-from jobs.batch_size import records_per_batch, records_per_task
+from jobs.batch_outcomes import BatchOutcome, OutcomeChannel
 from jobs.metrics import JobMetrics
 from jobs.offsets import OffsetCommitter
 from jobs.progress import ProgressLogger
 from jobs.replay_watch import BatchAttempt, note_start
 from jobs.settings import JobSettings
 from jobs.spark_session import build_session, kafka_stream
+from jobs.staged_sink import SinkOptions, StagedSink
 
 __all__ = ["JobSpec", "RunningQuery", "check_dependencies", "run_job", "run_main", "start_query"]
 
 logger = logging.getLogger(__name__)
 
-BatchFunction = Callable[[DataFrame, int], None]
+Reporter = Callable[[BatchOutcome], None]
 
 
 class JobSpec:
     """What distinguishes one job: its name, default UI and metrics ports, the projection of
-    the raw records, the batch function that writes each micro-batch of projected rows, and
-    the size of the largest projected row (jobs.batch_size).
-
-    The projection is part of the streaming query, so Spark plans it once per micro-batch
-    (queryPlanning) and the batch function receives the planned rows. Projected inside
-    the batch function, each micro-batch analysed and planned it twice, which took a
-    third of a small batch's time.
+    the raw records, its sink, and what its driver does with each committed batch's outcome
+    besides the metrics (print it, and for the enrichment prune old dead letters).
     """
 
     def __init__(
         self,
         component: Component,
         projection: Callable[[DataFrame], DataFrame],
-        batch_function: Callable[[JobSettings, JobMetrics], BatchFunction],
-        worst_row_bytes: Callable[[JobSettings], int],
+        sink: type[StagedSink],
+        reporter: Callable[[JobSettings], Reporter],
     ):
         self.component = component
         self.name = component.name
         self.projection = projection
-        self.batch_function = batch_function
-        self.worst_row_bytes = worst_row_bytes
+        self.sink = sink
+        self.reporter = reporter
+
+    def stream(self, spark: SparkSession, settings: JobSettings) -> DataFrame:
+        """The job's projected rows of the tickets topic, as its query writes them.
+
+        The projection is part of the streaming query, so Spark plans it once per micro-batch
+        (queryPlanning). Projected inside a foreachBatch function, each micro-batch analysed
+        and planned it twice, which took a third of a small batch's time.
+        """
+        return self.projection(kafka_stream(spark, settings))
 
     def checkpoint_dir(self, settings: JobSettings) -> str:
         return settings.checkpoint_dir or str(LOCAL_DIR / "run" / "checkpoints" / self.name)
@@ -113,12 +120,14 @@ class RunningQuery:
         listener: ProgressLogger,
         committer,
         metrics: JobMetrics,
+        outcomes: OutcomeChannel,
     ):
         self.spark = spark
         self.query = query
         self.listener = listener
         self.committer = committer
         self.metrics = metrics
+        self.outcomes = outcomes
 
     def stop(self, timeout_seconds: float = 30) -> None:
         """Stop between two micro-batches, so a clean stop never interrupts a write."""
@@ -128,6 +137,7 @@ class RunningQuery:
             time.sleep(0.1)
         query.stop()
         self.spark.streams.removeListener(self.listener)
+        self.outcomes.close()
         if self.committer:
             self.committer.close()
 
@@ -140,21 +150,40 @@ def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> Ru
     listener = ProgressLogger(spec.name, settings.progress_interval_seconds, committer, metrics)
     spark.streams.addListener(listener)
     trigger = f"{settings.trigger_interval_seconds:g} seconds"
-    worst_row = spec.worst_row_bytes(settings)
-    max_offsets = records_per_batch(spark, worst_row, settings.max_offsets_per_trigger)
-    per_task = records_per_task(worst_row)
-    logger.info("%s: at most %d records per micro-batch, %d per task", spec.name, max_offsets, per_task)
+    report = spec.reporter(settings)
+
+    def handle(outcome: BatchOutcome) -> None:
+        metrics.batch_committed(outcome)
+        report(outcome)
+
+    outcomes = OutcomeChannel(handle)
+    logger.info("%s: at most %d records per micro-batch", spec.name, settings.max_offsets_per_trigger)
     _report_replay(spec.name, note_start(spec.checkpoint_dir(settings)), metrics)
-    query = (
-        spec.projection(kafka_stream(spark, settings, max_offsets, per_task))
-        .writeStream.queryName(spec.name)
-        .foreachBatch(spec.batch_function(settings, metrics))
-        .option("checkpointLocation", spec.checkpoint_dir(settings))
-        .trigger(processingTime=trigger)
-        .start()
+    spark.dataSource.register(spec.sink)
+    options = SinkOptions(
+        database_url=settings.database_url,
+        topic=settings.topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        retry_seconds=settings.db_retry_seconds,
+        statement_timeout_seconds=settings.statement_timeout_seconds,
+        outcomes_socket=outcomes.path,
+        console_rows=getattr(settings, "console_rows", 0),
     )
+    try:
+        query = (
+            spec.stream(spark, settings)
+            .writeStream.queryName(spec.name)
+            .format(spec.sink.name())
+            .options(**options.to_options())
+            .option("checkpointLocation", spec.checkpoint_dir(settings))
+            .trigger(processingTime=trigger)
+            .start()
+        )
+    except BaseException:
+        outcomes.close()
+        raise
     listener.query_id = str(query.id)
-    return RunningQuery(spark, query, listener, committer, metrics)
+    return RunningQuery(spark, query, listener, committer, metrics, outcomes)
 
 
 def _report_replay(job: str, attempt: BatchAttempt | None, metrics: JobMetrics) -> None:

@@ -35,10 +35,8 @@ from core.contract import (
     Reason,
 )
 
-__all__ = ["KAFKA_COLUMNS", "TICKET_COLUMNS", "classify"]
+__all__ = ["TICKET_COLUMNS", "classify"]
 
-# What the Kafka source gives, renamed for lineage.
-KAFKA_COLUMNS = LINEAGE_NAMES
 TICKET_COLUMNS = (*FIELD_NAMES, "team")
 
 
@@ -171,8 +169,8 @@ def _stages() -> tuple[tuple[Column | str, ...], ...]:
             _reason(REASONS.too_large, detail=F.octet_length("raw_value")),
         ),
         (~F.is_valid_utf8(F.col("raw_value").cast("string")), _reason(REASONS.invalid_utf8)),
-        (F.col("_json").isNull(), _reason(REASONS.not_json)),
         (_has_lone_surrogate(F.col("raw_value").cast("string")), _reason(REASONS.lone_surrogate)),
+        (F.col("_json").isNull(), _reason(REASONS.not_json)),
         (F.col("_map").isNull(), _reason(REASONS.not_object)),
         *[(raw[f.name].isNull(), _reason(REASONS.missing_field, f.name)) for f in FIELDS],
         (F.size(unexpected) > 0, _reason(REASONS.unexpected_field, detail=_quote(F.array_min(unexpected)))),
@@ -189,17 +187,17 @@ def _stages() -> tuple[tuple[Column | str, ...], ...]:
         _first_match(rules).alias("reason"),
         *ticket_columns,
         team.alias("team"),
-        *KAFKA_COLUMNS,
+        *LINEAGE_NAMES,
         "raw_key",
         "raw_value",
     )
     # A rejected record keeps only its reason and raw bytes: its field texts could be as
-    # large as the record, and a batch's size is bounded by the contract's (jobs/batch_size).
+    # large as the record, and the rows handed to the sinks are bounded by the contract.
     valid = F.col("reason").isNull()
     bounded = (
         "reason",
         *[F.when(valid, F.col(name)).alias(name) for name in TICKET_COLUMNS],
-        *KAFKA_COLUMNS,
+        *LINEAGE_NAMES,
         "raw_key",
         "raw_value",
     )

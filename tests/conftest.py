@@ -8,6 +8,7 @@ database a private PostgreSQL from the system binaries, Spark runs in local mode
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -102,13 +103,17 @@ def reader_url(database_url, postgres_server) -> str:
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """A local Spark session with the Kafka connector, shared by the session's tests."""
+def spark(postgres_server):
+    """A local Spark session with the Kafka connector, shared by the session's tests. Its
+    Python workers, where the jobs' sinks write, inherit the JVM's environment as it is at
+    start: PostgreSQL's password file must be set by then."""
     from pyspark.sql import SparkSession
 
     jars = sorted(SPARK_JARS.glob("*.jar"))
     if not jars:
         pytest.fail(f"no Spark connector jars in {SPARK_JARS}: run `make test` (it resolves them)")
+    # The jobs' sinks run in Python workers, which need this interpreter's packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("ticket-pipeline-tests")

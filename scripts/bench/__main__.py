@@ -3,7 +3,9 @@
 On its own broker and PostgreSQL (temporary, on free ports), on the same data:
   a. drain: N tickets preloaded, then the jobs started; tickets/s into `tickets` and
      the time until the aggregation is exact; the same drain by the baselines: a plain
-     Python consumer, the naive Spark JDBC append, and a raw COPY of the same rows;
+     Python consumer, the naive Spark JDBC append, the Spark floor (our Kafka read and
+     validation into Spark's noop sink), quix-streams with its PostgreSQLSink, and a raw
+     COPY of the same rows;
   b. latency under steady load (default 1,000 and 10,000 tickets/s): stored_at - created_at
      in `tickets`, and counted_at - created_at for the aggregation;
   c. producer: tickets/s of one producer process (the preload).
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from core.components import SPARK_JOBS
 from core.scrape import scrape
-from core.settings import REPO_ROOT, SettingError, at_least, load, setting
+from core.settings import LOCAL_DIR, REPO_ROOT, SettingError, at_least, load, setting
 from scripts.bench.producer_speed import producer_command
 from scripts.bench.profile import batch_phases, batch_times
 from scripts.bench.report import write_report
@@ -36,6 +38,8 @@ from scripts.embedded import process_group
 from scripts.embedded.ports import free_port
 
 PYTHON = sys.executable
+# quix-streams runs in a virtualenv of its own (`make quix`): it pins an older Kafka client.
+QUIX_PYTHON = LOCAL_DIR / "quix-venv" / "bin" / "python"
 _T0 = time.monotonic()
 
 
@@ -193,16 +197,18 @@ class OurJobs:
             stop(process)
 
 
+def spark_env(stack: BenchStack, topic: str, **settings: str) -> dict[str, str]:
+    """The environment of a Spark job on the bench's broker and topic: shipped settings, but
+    for the given ones (NAME=value)."""
+    return dict(
+        stack.env, KAFKA_BOOTSTRAP_SERVERS=stack.broker.bootstrap_servers, TICKETS_TOPIC=topic, **settings
+    )
+
+
 def start_ours(stack: BenchStack, topic: str, writer_url: str, work: Path, run: str) -> OurJobs:
     """Both jobs as `make run` starts them (shipped settings), with no console sample;
     each logs to `<work>/<job>-<run>.log` and serves its metrics on a free port."""
-    env = dict(
-        stack.env,
-        KAFKA_BOOTSTRAP_SERVERS=stack.broker.bootstrap_servers,
-        TICKETS_TOPIC=topic,
-        DATABASE_URL=writer_url,
-        CONSOLE_ROWS="0",
-    )
+    env = spark_env(stack, topic, DATABASE_URL=writer_url, CONSOLE_ROWS="0")
     processes, urls = [], {}
     for job, ui_port in zip(JOBS, (c.port for c in SPARK_JOBS), strict=True):
         # Metrics served as shipped, on free ports: a `make run` beside may hold the defaults.
@@ -334,6 +340,141 @@ def run_naive_spark(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
     return {**drain_rate(stack, owner), "cpu_seconds": cpu}
 
 
+SPARK_FLOOR = "the Spark floor"
+QUIX = "quix-streams"
+
+
+def read_progress(path: Path) -> list[dict]:
+    """The micro-batches of a progress file of scripts.bench.spark_floor (whole lines only)."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    return [json.loads(line) for line in lines if line.endswith("\n")]
+
+
+def progress_drain(batches: list[dict]) -> dict:
+    """Rows/s of a query from its progress: the first batch with input rows starts
+    (`timestamp`, its trigger's start), the last ends (`timestamp` + `batchDuration`)."""
+    busy = [b for b in batches if b["numInputRows"]]
+    if not busy:
+        raise WrongResults(f"{SPARK_FLOOR}: no micro-batch read any row")
+    starts = [datetime.fromisoformat(b["timestamp"]).timestamp() for b in busy]
+    first = min(starts)
+    last = max(start + b["batchDuration"] / 1000 for start, b in zip(starts, busy, strict=True))
+    rows = sum(b["numInputRows"] for b in busy)
+    return {
+        "rows": rows,
+        "seconds": last - first,
+        "rows_per_second": rows / (last - first),
+        "batches": len(busy),
+    }
+
+
+def wait_for_input_rows(
+    path: Path, expected: int, process: subprocess.Popen, timeout: float = 1800
+) -> list[dict]:
+    """Poll the Spark floor's progress file every second until its batches hold `expected`
+    input rows; a progress line every 5 s. More rows, or the process exiting first, fail."""
+    started = last = time.monotonic()
+    rows = last_rows = 0
+    while time.monotonic() < started + timeout:
+        batches = read_progress(path)
+        rows = sum(b["numInputRows"] for b in batches)
+        if rows > expected:
+            raise WrongResults(f"{SPARK_FLOOR}: {rows:,} input rows, {expected:,} expected (doubled)")
+        if rows == expected:
+            return batches
+        if process.poll() is not None:
+            raise WrongResults(
+                f"{SPARK_FLOOR}: exited with {process.returncode} after {rows:,} of {expected:,} input rows"
+            )
+        now = time.monotonic()
+        if now - last >= 5:
+            rate = (rows - last_rows) / (now - last)
+            progress(f"{SPARK_FLOOR}: {rows:,}/{expected:,} input rows (noop sink), {rate:,.0f} rows/s")
+            last, last_rows = now, rows
+        time.sleep(1)
+    raise WrongResults(f"{SPARK_FLOOR}: only {rows:,} of {expected:,} input rows after {timeout:.0f}s")
+
+
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 180) -> None:
+    """Until `path` exists (the Spark floor's query has started), polled every 0.2 s."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise WrongResults(f"{SPARK_FLOOR}: its query did not start (exit code {process.poll()})")
+        time.sleep(0.2)
+
+
+def run_spark_floor(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
+    """The enrichment job's Kafka read and validation into Spark's noop sink, with the jobs'
+    shipped settings: measured from its query's progress, which must count exactly n input
+    rows. CPU is metered from the process's start and from its query's start, like ours."""
+    progress_file = work / "floor-progress.jsonl"
+    process = start(
+        [
+            PYTHON,
+            "-m",
+            "scripts.bench.spark_floor",
+            "--progress-file",
+            str(progress_file),
+            "--ui-port",
+            str(free_port()),
+        ],
+        spark_env(stack, topic),
+        work / "floor.log",
+    )
+    meter = stack.cpu_meter(spark=process.pid)
+    meter.start()
+    try:
+        wait_for_file(progress_file, process)
+        drain_meter = stack.cpu_meter(spark=process.pid)
+        drain_meter.start()
+        wait_for_input_rows(progress_file, n, process)
+        cpu, drain_cpu = meter.stop(), drain_meter.stop()
+    finally:
+        stop(process)
+    # Read again once stopped: a batch after the n-th row would have doubled some.
+    result = progress_drain(read_progress(progress_file))
+    if result["rows"] != n:
+        raise WrongResults(f"{SPARK_FLOOR}: {result['rows']:,} input rows, {n:,} expected")
+    result["cpu_seconds"] = cpu
+    result["drain_cpu_seconds"] = drain_cpu
+    result["cpu_microseconds_per_ticket"] = round(drain_cpu["spark"] / n * 1e6, 1)
+    return result
+
+
+def run_quix_consumer(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
+    """quix-streams with its PostgreSQLSink into `tickets`; it counts no tickets per type."""
+    owner, _writer = stack.database("quix")
+    if not QUIX_PYTHON.exists():
+        raise WrongResults(f"{QUIX}: {QUIX_PYTHON} is missing: `make quix` creates it (`make bench` does)")
+    process = start(
+        [
+            str(QUIX_PYTHON),
+            "-m",
+            "scripts.bench.quix_consumer",
+            "--bootstrap-servers",
+            stack.broker.bootstrap_servers,
+            "--topic",
+            topic,
+            "--database-url",
+            owner,
+        ],
+        stack.env,
+        work / "quix.log",
+    )
+    meter = stack.cpu_meter(consumer=process.pid)
+    meter.start()
+    try:
+        wait_for_rows(stack, owner, n, QUIX, [process])
+        cpu = meter.stop()
+    finally:
+        stop(process)
+    check_exact(stack, owner, n, QUIX, with_aggregation=False)
+    return {**drain_rate(stack, owner), "cpu_seconds": cpu, "top_statements": stack.top_statements("quix")}
+
+
 def run_raw_copy(stack: BenchStack, source_url: str, n: int, work: Path) -> dict:
     """The sink's physical limit: COPY the same rows into an identical, empty table."""
     target, _ = stack.database("rawcopy")
@@ -438,6 +579,12 @@ def main(argv: list[str] | None = None) -> int:
         progress("naive Spark JDBC append: draining the same preloaded tickets")
         results["naive_spark"] = run_naive_spark(stack, topic, n, work)
         progress(f"naive Spark JDBC: {results['naive_spark']['rows_per_second']:,.0f} tickets/s")
+        progress(f"{SPARK_FLOOR}: our Kafka read and validation into the noop sink, on the same tickets")
+        results["spark_floor"] = run_spark_floor(stack, topic, n, work)
+        progress(f"{SPARK_FLOOR}: {results['spark_floor']['rows_per_second']:,.0f} tickets/s")
+        progress(f"{QUIX}: draining the same preloaded tickets with its PostgreSQLSink")
+        results["quix"] = run_quix_consumer(stack, topic, n, work)
+        progress(f"{QUIX}: {results['quix']['rows_per_second']:,.0f} tickets/s")
 
         progress("latency: restarting both jobs from their checkpoints (caught up)")
         jobs = start_ours(

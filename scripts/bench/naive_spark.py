@@ -20,12 +20,10 @@ from pyspark.sql import functions as F
 
 from core.contract import TABLES
 from core.settings import load
-from jobs.enrichment import STORED_COLUMNS
 from jobs.settings import JobSettings
 from jobs.spark_session import build_session, kafka_stream
+from jobs.tickets_sink import STORED_COLUMNS
 from jobs.validation import classify
-
-_NAIVE_BATCH_RECORDS = 200_000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.write.jdbc(args.jdbc_url, TABLES.tickets, mode="append", properties=properties)
 
     query = (
-        # It writes from the executors, so nothing bounds its batches but the old default.
-        kafka_stream(spark, settings, settings.max_offsets_per_trigger or _NAIVE_BATCH_RECORDS)
+        # Batches as large as ours (MAX_OFFSETS_PER_TRIGGER).
+        kafka_stream(spark, settings)
         .writeStream.foreachBatch(append)
         .option("checkpointLocation", args.checkpoint_dir)
         .trigger(processingTime="0 seconds")

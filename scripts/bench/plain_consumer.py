@@ -1,9 +1,9 @@
 """Baseline: what a team would write instead of Spark. confluent-kafka + psycopg2, batched.
 
-Same validation (core.contract.decode_ticket), same enrichment (team, lineage), and the
-very same idempotent writes as the jobs (jobs.postgres_sink: COPY into a staging table,
-upsert keyed by ticket_id, counts per type from the counted copies), both in one
-transaction per batch. Offsets are committed to Kafka after the database commit
+Same validation and enrichment (scripts.bench.ticket_rows: core.contract.decode_ticket,
+team, lineage), and the very same idempotent writes as the jobs (jobs.postgres_sink: COPY
+into a staging table, upsert keyed by ticket_id, counts per type from the counted copies),
+both in one transaction per batch. Offsets are committed to Kafka after the database commit
 (at-least-once, idempotent).
 
     python -m scripts.bench.plain_consumer --bootstrap-servers H:P --topic T \\
@@ -22,30 +22,25 @@ import psycopg2
 import pyarrow as pa
 from confluent_kafka import Consumer
 
-from core.contract import FIELD_NAMES, decode_ticket, team_for
 from core.kafka import client_config
-from jobs.aggregation import COUNTED_COLUMNS
-from jobs.enrichment import STORED_COLUMNS
+from jobs.counts_sink import COUNTED_COLUMNS
 from jobs.postgres_sink import count_new_tickets, insert_tickets
+from jobs.tickets_sink import STORED_COLUMNS
+from scripts.bench.ticket_rows import stored_row
+
+__all__ = ["main"]
 
 
 def _batch_table(messages) -> pa.Table:
     """The valid tickets of a batch, with the columns `tickets` stores."""
-    columns: dict[str, list] = {name: [] for name in STORED_COLUMNS}
     enriched_at = datetime.now(UTC)
-    for m in messages:
-        ticket, _reason = decode_ticket(m.value())
-        if ticket is None:
-            continue  # the bench data is all valid; rejects would go to tickets_rejected
-        for name in FIELD_NAMES:
-            columns[name].append(ticket[name])
-        columns["team"].append(team_for(ticket["type"]))
-        columns["kafka_topic"].append(m.topic())
-        columns["kafka_partition"].append(m.partition())
-        columns["kafka_offset"].append(m.offset())
-        columns["kafka_timestamp"].append(datetime.fromtimestamp(m.timestamp()[1] / 1000, UTC))
-        columns["enriched_at"].append(enriched_at)
-    return pa.table(columns)
+    rows = [
+        row
+        for m in messages
+        if (row := stored_row(m.value(), m.topic(), m.partition(), m.offset(), m.timestamp()[1], enriched_at))
+        is not None
+    ]
+    return pa.table({name: [row[name] for row in rows] for name in STORED_COLUMNS})
 
 
 def _write(cur, tickets: pa.Table) -> None:

@@ -10,9 +10,13 @@ __all__ = ["markdown", "targets", "write_report"]
 _DRAIN = (
     ("ours", "ours (Spark, COPY + ON CONFLICT)"),
     ("plain_consumer", "plain Python consumer"),
+    ("quix", "quix-streams PostgreSQLSink (tickets only, no aggregation)"),
     ("naive_spark", "naive Spark JDBC append"),
+    ("spark_floor", "the Spark floor (our Kafka read and validation, noop sink: no PostgreSQL)"),
     ("raw_copy", "raw COPY (the sink's limit)"),
 )
+# The least drain into `tickets`, as a share of the Spark floor's: what our sink may cost.
+_FLOOR_SHARE = 0.8
 
 
 def _ratio(value: float, ours: float) -> str:
@@ -68,7 +72,7 @@ def _verdict(met: bool) -> str:
 
 def targets(results: dict) -> list[tuple[str, str, bool]]:
     """(target, figure reached, met?) for each target of this run, against its own baselines."""
-    ours, plain = results["ours"], results["plain_consumer"]
+    ours, plain, floor = results["ours"], results["plain_consumer"], results.get("spark_floor")
     rows = []
     ratio = ours["rows_per_second"] / plain["rows_per_second"]
     rows.append(
@@ -78,6 +82,15 @@ def targets(results: dict) -> list[tuple[str, str, bool]]:
             ratio >= 1.0,
         )
     )
+    if floor:
+        ratio = ours["rows_per_second"] / floor["rows_per_second"]
+        rows.append(
+            (
+                f"drain into `tickets` ≥ {_FLOOR_SHARE:g}× the Spark floor",
+                f"{ours['rows_per_second']:,.0f}/s vs {floor['rows_per_second']:,.0f}/s: {ratio:.2f}×",
+                ratio >= _FLOOR_SHARE,
+            )
+        )
     n = results["settings"]["tickets"]
     ours_cpu, plain_cpu = sum(ours["cpu_seconds"].values()), sum(plain["cpu_seconds"].values())
     rows.append(
@@ -90,7 +103,11 @@ def targets(results: dict) -> list[tuple[str, str, bool]]:
     )
     for job, micros in ours.get("cpu_microseconds_per_ticket", {}).items():
         label = f"CPU per ticket, {job} (drain, start-up excluded) ≤ 20 µs"
-        rows.append((label, f"{micros:.0f} µs", micros <= 20))
+        figure = f"{micros:.0f} µs"
+        if job == "enrichment" and floor and "cpu_microseconds_per_ticket" in floor:
+            # The floor runs the enrichment job's query: what Spark alone takes of that.
+            figure += f" (the Spark floor: {floor['cpu_microseconds_per_ticket']:.0f} µs)"
+        rows.append((label, figure, micros <= 20))
     limits = {1000: 1.0, 10000: 3.0}
     for run in results["latency"]:
         limit = limits.get(run["rate"])
@@ -140,13 +157,13 @@ def _where_the_time_goes(results: dict) -> list[str]:
             lines.append(f"| {label} | {results[key]['seconds']:.1f} | {parts} |")
     lines += [
         "",
-        "| our job | batches | rows | batch s | Spark s | PostgreSQL s |",
+        "| our job | batches | rows | batch s | tasks s | commit s |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for job, b in results["ours"].get("batches", {}).items():
         lines.append(
             f"| {job} | {b['batches']} | {b['rows']:,} | {b['seconds']:.1f}"
-            f" | {b['spark_seconds']:.1f} | {b['postgres_seconds']:.1f} |"
+            f" | {b['tasks_seconds']:.1f} | {b['commit_seconds']:.1f} |"
         )
     lines += ["", "| our costliest statements | calls | s | rows |", "|---|---:|---:|---:|"]
     for st in results["ours"].get("top_statements", []):
@@ -164,7 +181,7 @@ def _chart(results: dict, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     labels = [label.split(" (")[0] for _, label in _DRAIN]
     values = [results[key]["rows_per_second"] for key, _ in _DRAIN]
-    left.barh(labels, values, color=["#2b6cb0", "#718096", "#a0aec0", "#cbd5e0"])
+    left.barh(labels, values, color=["#2b6cb0", "#718096", "#805ad5", "#a0aec0", "#dd6b20", "#cbd5e0"])
     left.set_xlabel("tickets/s (drain)")
     left.invert_yaxis()
     for i, v in enumerate(values):

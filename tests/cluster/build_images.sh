@@ -49,6 +49,9 @@ kafka_version="$(sed -n 's:.*<kafka\.broker\.version>\([^<]*\)</kafka\.broker\.v
   "$repo/images/jars/pom.xml")"
 app_version="$(sed -n 's/^appVersion:[[:space:]]*"\{0,1\}\([^"[:space:]]*\)"\{0,1\}[[:space:]]*$/\1/p' \
   "$repo/charts/Chart.yaml")"
+spark_version="$(sed -n 's:.*<spark\.version>\([^<]*\)</spark\.version>.*:\1:p' \
+  "$repo/images/jars/pom.xml")"
+[ -n "$spark_version" ] || die "no spark.version in images/jars/pom.xml"
 [ -n "$kafka_version" ] || die "no kafka.broker.version in images/jars/pom.xml"
 [ -n "$app_version" ] || die "no appVersion in charts/Chart.yaml"
 
@@ -95,7 +98,7 @@ inputs_fingerprint() {
   } | sha256sum | cut -d' ' -f1
 }
 
-spark_base="ticket-pipeline-standin/spark:4.0.4"
+spark_base="ticket-pipeline-standin/spark:$spark_version"
 python_base="ticket-pipeline-standin/python:3.11-bookworm"
 
 # build NAME TAG DOCKERFILE CONTEXT BASE-NAME|- [lc build-image options...]
@@ -139,7 +142,7 @@ total_started=$SECONDS
 # The stand-ins that install ca-certificates take the CAs' checksum as a build argument, so that
 # buildah's cache never hands back a layer built with other CAs (or without any).
 build spark-base "$spark_base" "$standins/spark-base/Dockerfile" "$standins/spark-base" - \
-  --build-arg "BUILD_CA_FINGERPRINT=$ca_fingerprint"
+  --build-arg "SPARK_VERSION=$spark_version" --build-arg "BUILD_CA_FINGERPRINT=$ca_fingerprint"
 build python "$python_base" "$standins/python/Dockerfile" "$standins/python" - \
   --build-arg "BUILD_CA_FINGERPRINT=$ca_fingerprint"
 build postgres ticket-pipeline-standin/postgres:15-bookworm \

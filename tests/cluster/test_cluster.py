@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pyspark import __version__ as SPARK_VERSION
 
 from core.contract import TOPIC, TYPE_TEAMS
 from core.scrape import scrape, value
@@ -365,7 +366,8 @@ def test_should_pass_helm_test_and_make_status(cluster: LocalCluster) -> None:
 
 def test_should_answer_on_each_spark_ui_through_port_forward(cluster: LocalCluster) -> None:
     """`kubectl port-forward` to each Spark UI Service answers 200 on the Spark REST API, which
-    lists the running application."""
+    lists the running application, run by our image's Spark (the pom's spark.version) whatever
+    Spark the operator submitted it with."""
     for app, port in (("enrichment", 4040), ("aggregation", 4041)):
         with cluster.port_forward(f"svc/{app}-ui-svc", port) as local_port:
             status, body = wait_for(
@@ -376,6 +378,7 @@ def test_should_answer_on_each_spark_ui_through_port_forward(cluster: LocalClust
             )
         assert status == 200, body
         assert json.loads(body) and json.loads(body)[0]["attempts"][0]["completed"] is False, body
+        assert json.loads(body)[0]["attempts"][0]["appSparkVersion"] == SPARK_VERSION, body
 
 
 def test_should_serve_metrics_on_each_pods_metrics_port(cluster: LocalCluster) -> None:

@@ -1,10 +1,11 @@
-"""The worst batch: records as large as the topic admits, enough of them to fill a batch.
+"""The worst batch: records as large as the topic admits, about 5 GB of them in one batch.
 
-The enrichment job runs as `make run` runs it, with the shipped settings (a 1g driver,
-MAX_OFFSETS_PER_TRIGGER = 0, so as many records a batch as fit). Every record is junk of
-the largest size the topic takes, with a large key: each becomes a dead letter of
-bounded size. The job must neither fail nor restart, fill whole batches, and store the
-valid tickets produced after the junk.
+The enrichment job runs as `make run` runs it, with the shipped settings (a 1g driver that
+is also the executor in local mode, MAX_OFFSETS_PER_TRIGGER of 200,000). Every record is
+junk of the largest size the topic takes, with a large key: each becomes a dead letter of
+bounded size, stored by the executors as they stream the batch. The job must neither fail
+nor restart, take everything in one batch, and store the valid tickets produced after the
+junk.
 """
 
 from __future__ import annotations
@@ -17,18 +18,16 @@ from confluent_kafka.admin import AdminClient
 
 from core.contract import TOPIC_MAX_MESSAGE_BYTES
 from core.scrape import value
-from jobs import enrichment
-from jobs.batch_size import fitting_records
 from producer.generator import TicketGenerator, encode
 from producer.topic import ensure_topic
 from scripts.embedded.ports import free_port
 from tests.faults.database import query
 from tests.faults.processes import PYTHON, Process, base_env, log
-from tests.jobs.test_pipeline import job_settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
-SHIPPED_DRIVER_MEMORY = 2**30  # JobSettings.driver_memory's default, 1g
+# About 5 GB: several times the shipped 1g driver, far below MAX_OFFSETS_PER_TRIGGER.
+JUNK_RECORDS = 20_000
 KEY = b"k" * 8192
 # One record a batch on the broker, no compression: the value fills what is left.
 VALUE = b"x" * (TOPIC_MAX_MESSAGE_BYTES - len(KEY) - 512)
@@ -55,17 +54,15 @@ def produce_junk(bootstrap: str, topic: str, count: int) -> None:
 def test_a_batch_of_the_largest_records_neither_exhausts_the_driver_nor_stops_the_job(
     kafka_broker, postgres_server, writer_url, tmp_path
 ):
-    """With the shipped memory settings, batches full of the largest records the topic
-    admits are stored as bounded dead letters; the job never restarts, and the valid
+    """With the shipped memory settings, a batch of 5 GB of the largest records the topic
+    admits is stored as bounded dead letters; the job never restarts, and the valid
     tickets after them are stored."""
     bootstrap, password = kafka_broker.bootstrap_servers, postgres_server.writer_password
     topic = f"worst_{int(time.time())}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     assert ensure_topic(admin, topic, 1, 30)
-    worst = enrichment.worst_row_bytes(job_settings(enrichment, bootstrap, topic, writer_url, tmp_path))
-    per_batch = fitting_records(SHIPPED_DRIVER_MEMORY, SHIPPED_DRIVER_MEMORY, worst)
-    junk = per_batch + per_batch // 4
-    log(f"worst batch: {junk} records of {len(KEY) + len(VALUE):,} bytes, {per_batch} a batch")
+    junk = JUNK_RECORDS
+    log(f"worst batch: {junk} records of {len(KEY) + len(VALUE):,} bytes")
     produce_junk(bootstrap, topic, junk)
     generator = TicketGenerator(seed=31)
     tickets = [generator.ticket() for _ in range(50)]
@@ -106,8 +103,8 @@ def test_a_batch_of_the_largest_records_neither_exhausts_the_driver_nor_stops_th
     assert stored == len(tickets), log_text[-3000:]
     assert letters[0] == junk
     assert letters[1] <= 2 * 4096 and letters[2] == len(VALUE)
-    assert f"at most {per_batch} records per micro-batch" in log_text
-    # Everything was in the topic before the job started: two batches, so the first was full.
+    assert "at most 200000 records per micro-batch" in log_text
+    # Everything was in the topic before the job started: one batch took it all.
     assert value(samples, "ticket_pipeline_records_read_total", job_name="enrichment") == junk + len(tickets)
-    assert value(samples, "ticket_pipeline_batches_total", job_name="enrichment") == 2
+    assert value(samples, "ticket_pipeline_batches_total", job_name="enrichment") == 1
     assert job.starts == 1

@@ -81,7 +81,7 @@ def test_each_metric_of_both_jobs_matches_the_tables(
         ) == len(resent)
         batches = value(samples, "ticket_pipeline_batches_total", job_name=job)
         assert batches >= len(records) / 150
-        for part in ("spark", "postgres"):
+        for part in ("tasks", "commit"):
             assert (
                 value(samples, "ticket_pipeline_batch_duration_seconds_count", job_name=job, part=part)
                 == batches

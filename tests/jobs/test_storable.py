@@ -1,28 +1,26 @@
 """What the validation accepts, the real sink stores exactly; what it rejects, it keeps.
 
 Records generated at the contract's edges (tests/core/strategies.py) go through the
-enrichment job's own batch function, on real Spark and a real PostgreSQL.
+enrichment job's own query and sink, on a real broker, real Spark and a real PostgreSQL.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import psycopg2
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.contract import decode_ticket
 from jobs import enrichment
-from jobs.metrics import JobMetrics
 from tests.core.strategies import VALID_EDGES, records
-from tests.jobs.test_pipeline import LETTER_COLUMNS, dead_letter, fetch, job_settings, stored_letter
-from tests.jobs.test_validation import kafka_frame
+from tests.jobs.test_pipeline import LETTER_COLUMNS, dead_letter, fetch, produce, run_job, stored_letter
 
 pytestmark = pytest.mark.integration
-
-_WRITERS: dict = {}
 
 
 def clear(database_url: str) -> None:
@@ -64,18 +62,20 @@ def assert_stored_exactly(database_url: str, batch: list[bytes | None]) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(records(), min_size=1, max_size=30))
 def test_every_accepted_record_is_stored_exactly_and_every_rejected_one_kept(
-    spark, kafka_broker, topic, database_url, writer_url, tmp_path, batch
+    spark, kafka_broker, database_url, writer_url, tmp_path, batch
 ):
-    """Generated records through the job's batch function: no refusal by PostgreSQL, each
-    valid ticket stored as Python reads it (text byte for byte, the same instant), each
-    invalid record in tickets_rejected with Python's reason and its bytes."""
+    """Generated records through the enrichment job's query and sink: no refusal by
+    PostgreSQL, each valid ticket stored as Python reads it (text byte for byte, the same
+    instant), each invalid record in tickets_rejected with Python's reason and its bytes."""
     clear(database_url)
     batch = [*batch, *VALID_EDGES.values()]
-    if writer_url not in _WRITERS:  # one per test: each keeps its connection open
-        settings_ = job_settings(enrichment, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
-        _WRITERS[writer_url] = enrichment.batch_writer(settings_, JobMetrics("enrichment"))
-    write = _WRITERS[writer_url]
-    write(enrichment.enrich(kafka_frame(spark, batch)), 0)
+    # A topic of one partition per example, so that each record's offset is its index.
+    topic = f"storable_{uuid.uuid4().hex[:10]}"
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    produce(kafka_broker.bootstrap_servers, topic, [(b"k", value) for value in batch])
+    run_job(spark, enrichment, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path / topic)
+    admin.delete_topics([topic])[topic].result(30)
     assert_stored_exactly(database_url, batch)
     refused = "SELECT count(*) FROM tickets_rejected WHERE reason LIKE 'refused by PostgreSQL%%'"
     assert fetch(database_url, refused) == [(0,)]

@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.contract import TYPE_TEAMS, reject_reason
-from jobs.aggregation import countable, verdicts
-from jobs.enrichment import enrich, split
+from jobs.aggregation import verdicts
+from jobs.counts_sink import countable
+from jobs.enrichment import enrich
+from jobs.tickets_sink import split
 from jobs.validation import classify
 from producer.generator import TicketGenerator, encode
 from tests.core.strategies import EDGE_RECORDS, VALID, VALID_EDGES, records, with_

@@ -302,7 +302,7 @@ def test_should_state_in_the_notes_exactly_what_each_role_may_do() -> None:
     notes = render_notes()
     writer_part, reader_part = notes.split("The dashboard connects as the read-only role tickets_reader")
     assert "The Spark jobs connect as the least-privileged role tickets_writer" in writer_part
-    assert "no DDL, no TRUNCATE, no DELETE but of expired dead letters" in writer_part
+    assert "no DDL, no TRUNCATE but of staged rows, no DELETE but of expired dead letters" in writer_part
     assert _stated_privileges(writer_part) == WRITER_PRIVILEGES
     assert _stated_privileges(reader_part) == READER_PRIVILEGES
 

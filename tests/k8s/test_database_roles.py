@@ -87,8 +87,9 @@ def test_should_connect_the_spark_jobs_as_the_writer_role_never_as_the_owner(
     case: tuple[list[dict], Auth],
 ) -> None:
     """Should connect the Spark jobs as the writer role, never as the owner: each driver's
-    DATABASE_URL names the writer and its PGPASSWORD is the writer's key; its wait-for-schema
-    logs in as the writer too; nothing in a SparkApplication reads the owner's password."""
+    DATABASE_URL names the writer and its PGPASSWORD is the writer's key, as the executors';
+    its wait-for-schema logs in as the writer too; nothing in a SparkApplication reads the
+    owner's password."""
     objects, auth = case
     apps = of_kind(objects, "SparkApplication")
     assert {app["metadata"]["name"] for app in apps} == {"enrichment", "aggregation"}
@@ -100,8 +101,8 @@ def test_should_connect_the_spark_jobs_as_the_writer_role_never_as_the_owner(
         (wait,) = app["spec"]["driver"]["initContainers"]
         assert env_of(wait)["PGUSER"] == auth.writer, name
         assert env_of(wait)["PGPASSWORD"] == auth.ref(auth.writer_key), name
-        assert _secret_refs(app) == [{"name": auth.secret, "key": auth.writer_key}] * 2, name
-        assert "env" not in app["spec"]["executor"], name
+        assert env_of(app["spec"]["executor"])["PGPASSWORD"] == auth.ref(auth.writer_key), name
+        assert _secret_refs(app) == [{"name": auth.secret, "key": auth.writer_key}] * 3, name
 
 
 def test_should_connect_the_dashboard_as_the_reader_role(case: tuple[list[dict], Auth]) -> None:

@@ -83,7 +83,7 @@ def test_should_drop_pyspark_however_its_name_is_spelt(tmp_path: Path) -> None:
     """PySpark comes from the base image whatever the spelling or extras in pyproject."""
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(
-        '[project]\nname = "x"\ndependencies = ["PySpark[sql] == 4.0.4"]\n'
+        '[project]\nname = "x"\ndependencies = ["PySpark[sql] == 4.2.0"]\n'
         '[project.optional-dependencies]\njobs = ["pandas<3", "py_spark_tools>=1"]\n'
     )
     assert _load_jobs_requirements().jobs_requirements(pyproject) == [

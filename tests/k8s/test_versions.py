@@ -1,9 +1,8 @@
 """One Spark version everywhere, one Python, one Kubernetes, one operator release.
 
 Spark: images/jars/pom.xml's spark.version, pyproject's pyspark pin, the Spark image's base tag,
-the SparkApplications' sparkVersion and the connector jars. The only allowed exception is
-spark-token-provider-kafka, pinned to 4.0.0 by the pom (property spark.token.provider.version)
-because the Maven mirror of the build machines lacks 4.0.1-4.0.4.
+the SparkApplications' sparkVersion, the Spark stand-in and the connector jars, with no
+exception.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ SPARK_DOCKERFILE = REPO_ROOT / "images" / "spark" / "Dockerfile"
 PRODUCER_DOCKERFILE = REPO_ROOT / "images" / "producer" / "Dockerfile"
 KIND_MK = REPO_ROOT / "k8s" / "kind.mk"
 NS = {"m": "http://maven.apache.org/POM/4.0.0"}
-TOKEN_PROVIDER = "spark-token-provider-kafka-0-10_${scala.binary.version}"
 SPARK_JARS_ENV = "TICKET_PIPELINE_SPARK_JARS_DIR"
 
 
@@ -87,36 +85,26 @@ def test_should_declare_the_image_spark_version_in_the_spark_applications(
         assert find(rendered, "SparkApplication", name)["spec"]["sparkVersion"] == spark
 
 
-def test_should_take_every_spark_artifact_at_spark_version_but_the_token_provider() -> None:
-    """In the pom's spark profile, Spark artifacts use ${spark.version}; the one exception is
-    spark-token-provider-kafka at ${spark.token.provider.version} = 4.0.0, same 4.0 line."""
+def test_should_take_every_spark_artifact_at_spark_version() -> None:
+    """In the pom's spark profile, the one Spark artifact is the Kafka connector at
+    ${spark.version}, and nothing overrides the version of its Spark dependencies."""
     profile = _spark_profile()
     dependencies = profile.findall("m:dependencies/m:dependency", NS)
-    managed = profile.findall("m:dependencyManagement/m:dependencies/m:dependency", NS)
     spark_deps = [d for d in dependencies if d.findtext("m:groupId", namespaces=NS) == "org.apache.spark"]
     assert [d.findtext("m:artifactId", namespaces=NS) for d in spark_deps] == [
         "spark-sql-kafka-0-10_${scala.binary.version}"
     ]
     assert all(d.findtext("m:version", namespaces=NS) == "${spark.version}" for d in spark_deps)
-    exceptions = [
-        (d.findtext("m:artifactId", namespaces=NS), d.findtext("m:version", namespaces=NS))
-        for d in managed
-        if d.findtext("m:groupId", namespaces=NS) == "org.apache.spark"
-    ]
-    assert exceptions == [(TOKEN_PROVIDER, "${spark.token.provider.version}")]
-    token, spark = _pom_property("spark.token.provider.version"), _pom_property("spark.version")
-    assert token == "4.0.0"
-    assert token.split(".")[:2] == spark.split(".")[:2]
+    assert profile.find("m:dependencyManagement", NS) is None
 
 
 def test_should_resolve_connector_jars_at_the_spark_version() -> None:
-    """The resolved Spark jars (make jars) carry spark.version, save the token provider at 4.0.0."""
+    """The resolved Spark jars (make jars) carry spark.version, the token provider's too."""
     folder = Path(os.environ.get(SPARK_JARS_ENV) or REPO_ROOT / ".local" / "jars" / "spark")
     jars = sorted(p.name for p in folder.glob("*.jar"))
     if not jars:
         pytest.skip(f"no resolved jars in {folder}: `make test` resolves them first (make jars)")
     spark, scala = _pom_property("spark.version"), _pom_property("scala.binary.version")
-    token = _pom_property("spark.token.provider.version")
     spark_jars = {
         m.group(1): m.group(2)
         for m in (re.fullmatch(rf"(spark-[a-z0-9-]+_{scala})-(\d+\.\d+\.\d+)\.jar", j) for j in jars)
@@ -124,7 +112,7 @@ def test_should_resolve_connector_jars_at_the_spark_version() -> None:
     }
     assert spark_jars == {
         f"spark-sql-kafka-0-10_{scala}": spark,
-        f"spark-token-provider-kafka-0-10_{scala}": token,
+        f"spark-token-provider-kafka-0-10_{scala}": spark,
     }
     assert any(j.startswith("kafka-clients-") for j in jars)
     assert f"postgresql-{_pom_property('postgresql.jdbc.version')}.jar" in jars
@@ -169,10 +157,24 @@ def test_should_validate_against_the_kind_nodes_kubernetes_version() -> None:
 
 def test_should_install_the_operator_chart_whose_crd_the_tests_use(operator_chart: Path) -> None:
     """make kind-up installs the very chart folder the CRD checks read: the Makefile's pinned
-    release 2.5.2, whose operator submits with Spark 4.0.4, the pom's spark.version."""
+    release 2.5.2 (whose upstream image submits with its own Spark 4.0.4; the driver pod then
+    runs our image's Spark, the pom's spark.version)."""
     assert make_variable("SPARK_OPERATOR_VERSION") == "2.5.2"
-    assert _pom_property("spark.version") == "4.0.4"
     kind_chart = make_variable("KIND_SPARK_OPERATOR_CHART", KIND_MK)
     assert kind_chart == "$(SPARK_OPERATOR_DIR)/spark-operator-chart"
     assert operator_chart.name == "spark-operator-chart"
     assert not re.search(r"^KIND_SPARK_OPERATOR_VERSION\s*:?=", KIND_MK.read_text(encoding="utf-8"), re.M)
+
+
+def test_should_build_the_spark_stand_in_and_the_operator_on_it_at_the_spark_version() -> None:
+    """localcluster's Spark stand-in installs pyspark at the pom's spark.version (its build script
+    reads it from the pom), and the operator stand-in builds on that stand-in."""
+    spark = _pom_property("spark.version")
+    standins = REPO_ROOT / "tests" / "cluster"
+    assert build_args(standins / "images" / "spark-base" / "Dockerfile")["SPARK_VERSION"] == spark
+    script = (standins / "build_images.sh").read_text(encoding="utf-8")
+    assert "spark\\.version" in script
+    assert 'spark_base="ticket-pipeline-standin/spark:$spark_version"' in script
+    assert '--build-arg "SPARK_VERSION=$spark_version"' in script
+    operator = build_args(standins / "images" / "spark-operator" / "Dockerfile")
+    assert operator["SPARK_IMAGE"] == f"ticket-pipeline-standin/spark:{spark}"

@@ -19,6 +19,7 @@ import yaml
 # The ticket contract and the settings classes are the source of truth the chart must match.
 from core.contract import TABLES, TOPIC
 from core.migrate import MigrateSettings
+from core.migrations import WRITER_PRIVILEGES
 from core.settings import load, setting_fields
 from dashboard.app import HEALTH_PATH
 from dashboard.settings import DashboardSettings
@@ -329,12 +330,14 @@ def test_should_use_the_contract_topic_everywhere(rendered: list[dict]) -> None:
 
 
 def test_should_use_the_contract_tables(default_objects: list[dict]) -> None:
-    """The tables helm test and `make status` check are core.contract.TABLES, tickets first."""
+    """The tables helm test and `make status` check are core.contract.TABLES, tickets first;
+    a driver waits until the writer may insert into every table it writes."""
     test_env = env_of(containers(find(default_objects, "Pod", "test-tickets-reach-postgresql"))[0])
     assert set(test_env["TABLES"].split()) == OUTPUT_TABLES
+    inserted = {table for table, privileges in WRITER_PRIVILEGES.items() if "INSERT" in privileges}
     for app in of_kind(default_objects, "SparkApplication"):
         (wait,) = app["spec"]["driver"]["initContainers"]
-        assert set(env_of(wait)["TABLES"].split()) == OUTPUT_TABLES
+        assert set(env_of(wait)["TABLES"].split()) == inserted
     assert test_env["TICKETS_TABLE"] == TABLES.tickets
     assert set(cluster_status.TABLES) == OUTPUT_TABLES
     assert cluster_status.TABLES[0] == TABLES.tickets
@@ -453,7 +456,9 @@ def test_should_set_only_env_vars_the_applications_declare(rendered: list[dict])
         assert set(driver) == DRIVER_ENV
         assert set(driver) - PASSWORD_ENV <= _declared_env(settings_class)
         _assert_passwords_are_secret_references(driver, settings_class)
-        assert "env" not in app["spec"]["executor"]  # executors need no credentials
+        # The executors stage rows in PostgreSQL: they get the writer's password, nothing else.
+        assert set(env_of(app["spec"]["executor"])) == {"PGPASSWORD"}
+        _assert_passwords_are_secret_references(env_of(app["spec"]["executor"]), settings_class)
 
 
 def test_should_give_the_applications_values_their_settings_accept(rendered: list[dict]) -> None:

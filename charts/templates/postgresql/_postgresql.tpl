@@ -85,3 +85,11 @@ space-separated list; the first one holds every valid ticket.
 {{- define "ticket-pipeline.tables" -}}
 tickets tickets_rejected tickets_aggregation
 {{- end -}}
+
+{{/*
+Every table the Spark jobs insert into (core.migrations.WRITER_PRIVILEGES): a driver waits until
+the writer role may insert into each, so that it never starts on an older schema.
+*/}}
+{{- define "ticket-pipeline.writerTables" -}}
+tickets tickets_rejected tickets_aggregation tickets_aggregation_seen tickets_staged tickets_aggregation_staged sink_commits
+{{- end -}}
