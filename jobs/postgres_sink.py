@@ -18,7 +18,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 import psycopg2
 import pyarrow as pa
@@ -37,9 +37,6 @@ from core.contract import (
     quote,
 )
 from core.postgres import STATEMENT_TIMEOUT_SECONDS, DatabaseUnavailable, connect
-
-if TYPE_CHECKING:
-    from jobs.settings import JobSettings
 
 __all__ = [
     "REFUSAL_REASON_CHARS",
@@ -86,27 +83,14 @@ class BatchTransaction:
         application_name: str,
         retry_seconds: float,
         statement_timeout_seconds: float = STATEMENT_TIMEOUT_SECONDS,
-        on_retry: Callable[[], None] | None = None,
     ) -> None:
-        self._on_retry = on_retry
         self._database_url = database_url
         self._application_name = application_name
         self._retry_seconds = retry_seconds
         self._statement_timeout_seconds = statement_timeout_seconds
         self._conn = None
-
-    @classmethod
-    def for_job(
-        cls, settings: JobSettings, application_name: str, on_retry: Callable[[], None] | None = None
-    ) -> BatchTransaction:
-        """The transaction of a job's batches, with the database settings of the job."""
-        return cls(
-            settings.database_url,
-            application_name,
-            settings.db_retry_seconds,
-            settings.statement_timeout_seconds,
-            on_retry=on_retry,
-        )
+        # Attempts that met an unavailable PostgreSQL and were retried, in this object's life.
+        self.retries = 0
 
     def run(self, work: Callable[[psycopg2.extensions.cursor], T]) -> T:
         """Run `work(cursor)` and commit; on a lost connection, reconnect and run it again."""
@@ -132,8 +116,7 @@ class BatchTransaction:
                         f"(DATABASE_RETRY_SECONDS): {e}"
                     ) from e
                 logger.warning("PostgreSQL unavailable, retrying in %.1fs: %s", backoff, e)
-                if self._on_retry is not None:
-                    self._on_retry()
+                self.retries += 1
                 time.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
             except BaseException:

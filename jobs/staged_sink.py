@@ -274,9 +274,20 @@ def _tally(part: StagedPart, batch: pa.Table) -> None:
         part.rejected_by_label[label] = part.rejected_by_label.get(label, 0) + entry["counts"]
 
 
-# One connection and one Kafka reader per Python worker process, kept across tasks.
+# One connection (and one commit transaction) and one Kafka reader per Python worker process,
+# kept across tasks and commits: Spark reuses its Python workers.
 _CONNECTIONS: dict[tuple[str, str], psycopg2.extensions.connection] = {}
+_TRANSACTIONS: dict[tuple[str, str], BatchTransaction] = {}
 _READERS: dict[str, RecordReader] = {}
+
+
+def _commit_transaction(options: SinkOptions, application_name: str) -> BatchTransaction:
+    key = (options.database_url, application_name)
+    if key not in _TRANSACTIONS:
+        _TRANSACTIONS[key] = BatchTransaction(
+            options.database_url, application_name, options.retry_seconds, options.statement_timeout_seconds
+        )
+    return _TRANSACTIONS[key]
 
 
 def _reader(options: SinkOptions) -> RecordReader:
@@ -325,6 +336,9 @@ class StagedWriter(DataSourceStreamArrowWriter):
         conn = _connection(self.options, name)
         try:
             with conn.cursor() as cur:
+                # Staged rows are UNLOGGED, and the driver's commit, synchronous, flushes the
+                # WAL of every transaction before it: a task need not wait for its own flush.
+                cur.execute("SET LOCAL synchronous_commit = off")
                 stager = Stager(cur, part, self.options, _reader(self.options))
                 for record_batch in iterator:
                     batch = pa.Table.from_batches([record_batch])
@@ -348,21 +362,11 @@ class StagedWriter(DataSourceStreamArrowWriter):
     def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         parts = [m for m in messages if isinstance(m, StagedPart)]
         started = time.monotonic()
-        outcome = BatchOutcome(job=self.plan.job, batch_id=batchId)
-        retries = []
-        transaction = BatchTransaction(
-            self.options.database_url,
-            f"{self.plan.job}-commit",
-            self.options.retry_seconds,
-            self.options.statement_timeout_seconds,
-            on_retry=lambda: retries.append(1),
-        )
-        try:
-            outcome = transaction.run(lambda cur: self._commit(cur, batchId, parts))
-        finally:
-            transaction.close()
+        transaction = _commit_transaction(self.options, f"{self.plan.job}-commit")
+        retries_before = transaction.retries
+        outcome = transaction.run(lambda cur: self._commit(cur, batchId, parts))
         outcome.commit_seconds = time.monotonic() - started
-        outcome.database_retries = len(retries)
+        outcome.database_retries = transaction.retries - retries_before
         send_outcome(self.options.outcomes_socket, outcome)
 
     def _commit(self, cur, batch_id: int, parts: list[StagedPart]) -> BatchOutcome:
