@@ -81,7 +81,7 @@ def _field_rules(field: Field, kind: Column, text: Column) -> list[tuple[Column,
     if field.max_chars is not None:
         rules.append((F.char_length(text) > field.max_chars, _reason(REASONS.too_long, field.name)))
     if field.name == "request":
-        rules.append((F.trim(text, F.lit(BLANK_CHARACTERS)) == "", _reason(REASONS.empty_request)))
+        rules.append((F.btrim(text, F.lit(BLANK_CHARACTERS)) == "", _reason(REASONS.empty_request)))
     if field.allowed is not None:
         rules.append((~text.isin(*field.allowed), _reason(REASONS.unknown_value, field.name, _quote(text))))
     if field.is_timestamp:

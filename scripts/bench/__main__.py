@@ -186,8 +186,15 @@ class OurJobs:
     processes: list[subprocess.Popen]
     metrics_urls: dict[str, str]
 
-    def batch_times(self) -> dict[str, dict]:
-        return {job: batch_times(url) for job, url in self.metrics_urls.items()}
+    def batch_times(self, rows: int, timeout: float = 30) -> dict[str, dict]:
+        """Each job's batch_times once its metrics count `rows` valid tickets: a job reports a
+        batch just after its commit (jobs.batch_outcomes), so the last one may lag the table."""
+        deadline = time.monotonic() + timeout
+        while True:
+            times = {job: batch_times(url) for job, url in self.metrics_urls.items()}
+            if all(t["rows"] >= rows for t in times.values()) or time.monotonic() > deadline:
+                return times
+            time.sleep(0.2)
 
     def batch_phases(self) -> dict[str, dict]:
         return {job: batch_phases(url) for job, url in self.metrics_urls.items()}
@@ -260,7 +267,7 @@ def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[d
     result["cpu_seconds"] = cpu
     result["drain_cpu_seconds"] = drain_cpu
     result["cpu_microseconds_per_ticket"] = {job: round(drain_cpu[job] / n * 1e6, 1) for job in JOBS}
-    result["batches"] = jobs.batch_times()
+    result["batches"] = jobs.batch_times(n)
     result["phases_ms"] = jobs.batch_phases()
     result["top_statements"] = stack.top_statements("ours")
     result["aggregation_exact_seconds"] = float(
@@ -274,22 +281,23 @@ def run_ours_drain(stack: BenchStack, topic: str, n: int, work: Path) -> tuple[d
     return result, jobs
 
 
+def consumer_command(
+    python: str, module: str, stack: BenchStack, topic: str, url: str, *extra: str
+) -> list[str]:
+    """A Python consumer contender of scripts/bench reading `topic` into the database `url`."""
+    return [
+        python, "-m", f"scripts.bench.{module}",
+        "--bootstrap-servers", stack.broker.bootstrap_servers,
+        "--topic", topic,
+        "--database-url", url,
+        *extra,
+    ]  # fmt: skip
+
+
 def run_plain_consumer(stack: BenchStack, topic: str, n: int, work: Path) -> dict:
     owner, _writer = stack.database("plain")
     process = start(
-        [
-            PYTHON,
-            "-m",
-            "scripts.bench.plain_consumer",
-            "--bootstrap-servers",
-            stack.broker.bootstrap_servers,
-            "--topic",
-            topic,
-            "--database-url",
-            owner,
-            "--expected",
-            str(n),
-        ],
+        consumer_command(PYTHON, "plain_consumer", stack, topic, owner, "--expected", str(n)),
         stack.env,
         work / "plain.log",
     )
@@ -450,19 +458,7 @@ def run_quix_consumer(stack: BenchStack, topic: str, n: int, work: Path) -> dict
     if not QUIX_PYTHON.exists():
         raise WrongResults(f"{QUIX}: {QUIX_PYTHON} is missing: `make quix` creates it (`make bench` does)")
     process = start(
-        [
-            str(QUIX_PYTHON),
-            "-m",
-            "scripts.bench.quix_consumer",
-            "--bootstrap-servers",
-            stack.broker.bootstrap_servers,
-            "--topic",
-            topic,
-            "--database-url",
-            owner,
-        ],
-        stack.env,
-        work / "quix.log",
+        consumer_command(str(QUIX_PYTHON), "quix_consumer", stack, topic, owner), stack.env, work / "quix.log"
     )
     meter = stack.cpu_meter(consumer=process.pid)
     meter.start()

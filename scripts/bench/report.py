@@ -124,7 +124,7 @@ def targets(results: dict) -> list[tuple[str, str, bool]]:
 
 
 def _targets(results: dict) -> list[str]:
-    lines = ["", "**Targets** (issue 11; each against this run's own baselines)", ""]
+    lines = ["", "**Targets** (each against this run's own baselines)", ""]
     lines += ["| target | reached | |", "|---|---|---|"]
     lines += [f"| {target} | {figure} | {_verdict(met)} |" for target, figure, met in targets(results)]
     steady = [run for run in results["latency"] if "cpu_microseconds_per_ticket" in run]
