@@ -47,7 +47,7 @@ $(KIND_BIN):
 
 kind: $(KIND_BIN) ## Build the pinned kind into .local/bin
 
-kind-up: $(KIND_BIN) $(HELM) $(SPARK_OPERATOR_DIR)/SOURCE ## A kind cluster, the Spark operator,, build and kind-load our three images
+kind-up: $(KIND_BIN) $(HELM) $(SPARK_OPERATOR_DIR)/SOURCE ## A kind cluster, the Spark operator, build and kind-load our three images
 	$(KIND_ENV) bash scripts/ops/kind_up.sh
 
 kind-down: $(KIND_BIN) ## Delete the kind cluster (images, volumes and all)

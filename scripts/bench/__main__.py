@@ -196,8 +196,15 @@ class OurJobs:
                 return times
             time.sleep(0.2)
 
-    def batch_phases(self) -> dict[str, dict]:
-        return {job: batch_phases(url) for job, url in self.metrics_urls.items()}
+    def batch_phases(self, timeout: float = 30) -> dict[str, dict]:
+        """Each job's batch_phases once every job has reported an addBatch: Spark posts a
+        batch's progress on its listener bus after the batch ends, so it may lag the commit."""
+        deadline = time.monotonic() + timeout
+        while True:
+            phases = {job: batch_phases(url) for job, url in self.metrics_urls.items()}
+            if all(p.get("addBatch") for p in phases.values()) or time.monotonic() > deadline:
+                return phases
+            time.sleep(0.2)
 
     def stop(self) -> None:
         for process in self.processes:

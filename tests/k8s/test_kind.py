@@ -22,6 +22,7 @@ from scripts.ops.cluster_status import (
 )
 
 from .render import NAMESPACE, REPO_ROOT, run_make
+from .validation import validate_core_object
 
 K8S = REPO_ROOT / "k8s"
 SCRIPTS = ("kind_up.sh", "kind_down.sh", "port_forward.sh", "kind_test.sh", "install_spark_operator.sh")
@@ -52,6 +53,39 @@ def test_should_install_the_operator_with_the_webhook_for_the_release_namespace(
     assert 'values=(--values "$KIND_SPARK_OPERATOR_VALUES")' in script
     chart_values = yaml.safe_load((REPO_ROOT / "charts" / "values.yaml").read_text())
     assert chart_values["spark"]["serviceAccount"] == "spark-operator-spark"
+
+
+def test_should_let_the_operator_manage_the_network_policies_of_spark_42_in_each_job_namespace() -> None:
+    """Spark 4.2's spark-submit creates a NetworkPolicy per application: after its chart, the
+    operator's install grants its controller exactly get, create, patch and delete on
+    NetworkPolicies in each job namespace of its values, and nothing else."""
+    script = (REPO_ROOT / "scripts" / "ops" / "install_spark_operator.sh").read_text()
+    assert script.rstrip().endswith("kubectl apply -f k8s/spark-operator-rbac.yaml")
+    objects = list(yaml.safe_load_all((K8S / "spark-operator-rbac.yaml").read_text()))
+    roles = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "Role"}
+    bindings = {o["metadata"]["namespace"]: o for o in objects if o["kind"] == "RoleBinding"}
+    values = yaml.safe_load((K8S / "spark-operator-values.yaml").read_text())
+    assert set(roles) == set(bindings) == set(values["spark"]["jobNamespaces"])
+    for obj in objects:
+        validate_core_object(obj)
+    for namespace, role in roles.items():
+        assert role["rules"] == [
+            {
+                "apiGroups": ["networking.k8s.io"],
+                "resources": ["networkpolicies"],
+                "verbs": ["get", "create", "patch", "delete"],
+            }
+        ]
+        binding = bindings[namespace]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": role["metadata"]["name"],
+        }
+        # Release `spark-operator` in namespace `spark-operator` names its controller so.
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "spark-operator-controller", "namespace": "spark-operator"}
+        ]
 
 
 def test_should_define_no_variable_of_the_top_makefile_in_kind_mk() -> None:
