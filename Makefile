@@ -43,7 +43,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PROGRESS) "creating the virtualenv $(VENV)" -- $(PYTHON) -m venv $(VENV)
 	$(PROGRESS) "upgrading pip" -- $(PY) -m pip install --quiet --upgrade pip
 	$(PROGRESS) "installing the Python packages (first time: ~600 MB, pyspark is most of it)" -- \
-	  $(PY) -m pip install --progress-bar off -e '.[jobs,k8s,dashboard,dev]'
+	  $(PY) -m pip install --progress-bar off -e '.[jobs,k8s,dashboard,embedded,dev]'
 	@touch $@
 
 ##@ Set-up (each runs on first use of the targets that need it)

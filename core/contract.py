@@ -53,6 +53,7 @@ __all__ = [
     "CREATED_AT_FORMAT_SPARK",
     "CREATED_AT_PATTERN",
     "CREATED_AT_RANGE",
+    "DETAILED_REASON_LABELS",
     "ESCAPED_BACKSLASH",
     "FIELDS",
     "KAFKA_POSITION",
@@ -71,7 +72,9 @@ __all__ = [
     "REASONS",
     "TABLES",
     "TOPIC",
+    "TOPIC_CONFIG",
     "TOPIC_MAX_MESSAGE_BYTES",
+    "TOPIC_TIMESTAMP_TYPE",
     "TYPE_TEAMS",
     "UUID_PATTERN",
     "WINNER_ORDER",
@@ -148,6 +151,14 @@ MAX_RAW_BYTES = 64 * 1024
 # larger than MAX_RAW_BYTES is a dead letter.
 PRODUCER_BATCH_BYTES = 256 * 1024
 TOPIC_MAX_MESSAGE_BYTES = PRODUCER_BATCH_BYTES + 8 * 1024
+# The tickets topic's configuration. The broker stamps each record with the time it appended
+# it (LogAppendTime), never the producer's claim: a copy of a ticket_id sent later, whatever
+# timestamp its sender set, comes later in WINNER_ORDER and cannot replace the stored one.
+TOPIC_TIMESTAMP_TYPE = ("message.timestamp.type", "LogAppendTime")
+TOPIC_CONFIG: dict[str, str] = {
+    "max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES),
+    TOPIC_TIMESTAMP_TYPE[0]: TOPIC_TIMESTAMP_TYPE[1],
+}
 # The limits of Spark's JSON parser (Jackson's StreamReadConstraints, measured on Spark
 # with the twins' agreement tests). Spark parses the record inside an array, one level
 # more than the record's own: so a record may nest 999 levels.
@@ -211,7 +222,8 @@ LINEAGE_NAMES: tuple[str, ...] = tuple(c.name for c in LINEAGE_COLUMNS)
 # A record's place in Kafka: the natural key of a rejected record.
 KAFKA_POSITION: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")
 # Which copy of a ticket_id sent more than once both jobs keep, whatever their
-# micro-batch boundaries: the earliest Kafka timestamp, then partition, then offset.
+# micro-batch boundaries: the earliest Kafka timestamp, then partition, then offset. On a
+# topic of TOPIC_CONFIG the timestamp is the broker's: the first copy appended wins.
 WINNER_ORDER: tuple[str, ...] = ("kafka_timestamp", "kafka_partition", "kafka_offset")
 # What a dead letter keeps of each raw part of its record (key, value), as the jobs hand it
 # to the sink: <part>_hex (a preview), <part>_bytes (the whole size), <part>_sha256 (hex).
@@ -422,15 +434,18 @@ def reject_reason(raw: bytes | None) -> str | None:
     return decode_ticket(raw)[1]
 
 
-# Reasons that carry a free-form detail after ": " (a size, a field name, a value).
-_DETAILED_REASONS = frozenset(label for r in REASONS if r.has_detail for label in r.labels())
+# The labels of the reasons that carry a free-form detail after ": " (a size, a field name, a
+# value): reason_label cuts such a reason there (the dashboard does the same in SQL).
+DETAILED_REASON_LABELS: tuple[str, ...] = tuple(
+    sorted({label for r in REASONS if r.has_detail for label in r.labels()})
+)
 
 
 def reason_label(reason: str) -> str:
     """A reject reason without its free-form detail, for a bounded metrics label:
     "unknown type: bug" -> "unknown type"; a reason naming one of FIELDS is kept whole."""
     head = reason.split(": ", 1)[0]
-    return head if head in _DETAILED_REASONS else reason
+    return head if head in DETAILED_REASON_LABELS else reason
 
 
 def _no_constant(name: str) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from psycopg2 import sql
 
 from core.contract import FIELDS, TABLES, TYPE_TEAMS, TicketType
+from core.postgres import password_clause
 
 __all__ = [
     "MIGRATIONS",
@@ -260,8 +261,8 @@ def _grant(conn, role: str, password: str | None, grants: dict[str, tuple[str, .
         if password is not None:
             verb = "ALTER" if exists else "CREATE"
             cur.execute(
-                sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                    sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
+                sql.SQL("{} ROLE {} LOGIN {}").format(
+                    sql.SQL(verb), sql.Identifier(role), password_clause(conn, role, password)
                 )
             )
         elif not exists:

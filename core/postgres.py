@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 import psycopg2
 import psycopg2.extensions
+from psycopg2 import sql
 
 from core.settings import DatabaseSettings, mask_url
 
@@ -17,6 +18,7 @@ __all__ = [
     "DatabaseUnavailable",
     "connect",
     "connection",
+    "password_clause",
     "settings_connection",
     "wait_for_database",
 ]
@@ -31,6 +33,13 @@ STATEMENT_TIMEOUT_SECONDS: float = DatabaseSettings.statement_timeout_seconds
 
 class DatabaseUnavailable(RuntimeError):
     """PostgreSQL refused the connection or could not be reached."""
+
+
+def password_clause(conn: psycopg2.extensions.connection, role: str, password: str) -> sql.Composable:
+    """`PASSWORD '<SCRAM-SHA-256 verifier>'` for CREATE or ALTER ROLE, computed here by libpq:
+    the clear password never reaches the server, so neither its log nor pg_stat_statements."""
+    verifier = psycopg2.extensions.encrypt_password(password, role, scope=conn, algorithm="scram-sha-256")
+    return sql.SQL("PASSWORD {}").format(sql.Literal(verifier))
 
 
 def connect(

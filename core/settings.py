@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import logging
 import os
 import sys
@@ -19,7 +20,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from core.components import BROKER, DATABASE, PRODUCER, SPARK_JOBS
 from core.contract import TOPIC
@@ -28,9 +29,11 @@ __all__ = [
     "REPO_ROOT",
     "DatabaseSettings",
     "KafkaSettings",
+    "ListenSettings",
     "MetricsSettings",
     "ProgressSettings",
     "SettingError",
+    "is_loopback",
     "load",
     "load_or_exit",
     "mask_url",
@@ -41,6 +44,10 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Everything the embedded stack writes lives below this gitignored folder.
 LOCAL_DIR = REPO_ROOT / ".local"
+
+# What Kafka's clients (librdkafka and Java) accept; core.kafka builds their configurations.
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 Check = Callable[[typing.Any], str | None]
 T = typing.TypeVar("T")
@@ -70,6 +77,20 @@ def _non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _readable_file_or_empty(value: str) -> str | None:
+    if value and not os.access(value, os.R_OK):
+        return "must be a readable file (or empty)"
+    return None
+
+
 def _postgres_url(value: str) -> str | None:
     if urlsplit(value).scheme not in ("postgresql", "postgres"):
         return "must be a postgresql:// URL"
@@ -88,6 +109,47 @@ class KafkaSettings:
         _non_empty,
     )
     topic: str = setting("TICKETS_TOPIC", "--topic", TOPIC, "Topic of the tickets", _non_empty)
+    kafka_security_protocol: str = setting(
+        "KAFKA_SECURITY_PROTOCOL",
+        "--kafka-security-protocol",
+        "PLAINTEXT",
+        "How the clients talk to the brokers: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL"
+        " (TLS and a user's password); SASL's password is read from KAFKA_SASL_PASSWORD",
+        one_of(*KAFKA_SECURITY_PROTOCOLS),
+    )
+    kafka_sasl_mechanism: str = setting(
+        "KAFKA_SASL_MECHANISM",
+        "--kafka-sasl-mechanism",
+        "SCRAM-SHA-512",
+        "SASL mechanism of the user, with a SASL_* protocol: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+        one_of(*KAFKA_SASL_MECHANISMS),
+    )
+    kafka_sasl_username: str = setting(
+        "KAFKA_SASL_USERNAME",
+        "--kafka-sasl-username",
+        "",
+        "SASL user, required with a SASL_* protocol",
+    )
+    kafka_ssl_ca_file: str = setting(
+        "KAFKA_SSL_CA_FILE",
+        "--kafka-ssl-ca-file",
+        "",
+        "PEM file of the CA(s) that signed the brokers' certificates, with SSL or SASL_SSL;"
+        " empty = the system's CAs",
+        _readable_file_or_empty,
+    )
+
+    def check_environment(self, environ: Mapping[str, str]) -> None:
+        """A SASL protocol needs a user, and its password in KAFKA_SASL_PASSWORD."""
+        if not self.kafka_security_protocol.startswith("SASL_"):
+            return
+        for name, given in (
+            ("--kafka-sasl-username / KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+            ("KAFKA_SASL_PASSWORD", environ.get("KAFKA_SASL_PASSWORD", "")),
+        ):
+            if not given:
+                protocol = f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+                raise SettingError(f"invalid setting {name}: required with {protocol}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,7 +187,21 @@ class ProgressSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MetricsSettings:
+class ListenSettings:
+    """Which address a process's listeners bind to."""
+
+    bind_host: str = setting(
+        "BIND_HOST",
+        "--bind-host",
+        "127.0.0.1",
+        "Address that every listener of the process binds to: metrics, dashboard, Spark's"
+        " driver, block manager and UI. Loopback by default; the chart's pods set 0.0.0.0",
+        _non_empty,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsSettings(ListenSettings):
     """Where a component serves its Prometheus metrics."""
 
     metrics_port: int = setting(
@@ -180,7 +256,11 @@ def load(
         if problem:
             raise SettingError(f"invalid setting {name}: {problem} (got {value!r})")
         values[f.name] = value
-    return cls(**values)
+    loaded = cls(**values)
+    # A settings class may check what only the environment holds (a password), once loaded.
+    if hasattr(loaded, "check_environment"):
+        loaded.check_environment(environ)
+    return loaded
 
 
 def load_or_exit(cls: type[T], argv: Sequence[str] | None, prog: str, logger: logging.Logger) -> T:
@@ -206,9 +286,22 @@ def _convert(raw: str, kind: type, name: str, source: str) -> typing.Any:
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with any password replaced by ***, safe to print: the one before the host, and
+    any `password` query parameter (libpq takes one there too, its name percent-encoded or not)."""
+    # libpq knows no fragment: in "?password=a#b" the password is "a#b".
+    parts = urlsplit(url, allow_fragments=False)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(_mask_parameter(parameter) for parameter in parts.query.split("&"))
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _mask_parameter(parameter: str) -> str:
+    """`password=...` as `password=***`; any other query parameter as it is."""
+    name, equals, _ = parameter.partition("=")
+    if equals and unquote(name).strip().lower() == "password":
+        return f"{name}=***"
+    return parameter

@@ -8,15 +8,21 @@ from datetime import datetime
 
 from nicegui import app, run, ui
 
+from core.kafka import KafkaConnection
 from core.postgres import settings_connection
+from dashboard.auth import BasicAuthMiddleware
 from dashboard.lag import LagReader
 from dashboard.settings import DashboardSettings
 from dashboard.snapshot import Snapshot, read_snapshot
 
-__all__ = ["HEALTH_PATH", "SharedSnapshot", "build_page", "take_snapshot"]
+__all__ = ["HEALTH_PATH", "UNAVAILABLE", "SharedSnapshot", "build_page", "take_snapshot"]
 
 # Answers while the web server runs, without touching PostgreSQL or Kafka: the chart's probes.
+# The one path that asks for no credentials.
 HEALTH_PATH = "/healthz"
+# What the page says of failing reads. The exception's text stays in the log: it can name the
+# database's host, port and role, which a reader of the page need not learn.
+UNAVAILABLE = "figures unavailable; see the dashboard's log"
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ class SharedSnapshot:
         self._settings, self._lag_reader = settings, lag_reader
         self.latest: Snapshot | None = None
         self.read_at: datetime | None = None
-        self.failure: str | None = None  # why the reads fail, while they do
+        self.failure: str | None = None  # UNAVAILABLE while the reads fail
         self.failing_since: datetime | None = None
 
     async def refresh(self) -> None:
@@ -54,14 +60,14 @@ class SharedSnapshot:
         except Exception as e:  # PostgreSQL away: the pages keep the last figures, and say so
             if self.failure is None:
                 self.failing_since = datetime.now()
-            self.failure = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            logger.warning("figures unavailable, keeping the last ones: %s", e)
+            self.failure = UNAVAILABLE
+            logger.warning("figures unavailable, keeping the last ones: %s: %s", type(e).__name__, e)
         else:
             self.latest, self.read_at = snapshot, datetime.now()
             self.failure = self.failing_since = None
 
     def status(self) -> str:
-        """When the figures were read, or since when and why reads fail."""
+        """When the figures were read, or since when reads fail (why: in the log only)."""
         if self.failure is not None:
             shown = f"figures of {self.read_at:%H:%M:%S}" if self.read_at else "no figures yet"
             return f"{shown}; reads failing since {self.failing_since:%H:%M:%S}: {self.failure}"
@@ -78,8 +84,15 @@ def _figure(title: str, key: str) -> ui.label:
 
 def build_page(settings: DashboardSettings) -> None:
     """The page at / (figures, counts, latency, lag, latest tickets and rejects) and the health
-    check at HEALTH_PATH."""
-    shared = SharedSnapshot(settings, LagReader(settings.bootstrap_servers, settings.topic))
+    check at HEALTH_PATH; with a user and password, every other path asks for them."""
+    if settings.authenticates:
+        app.add_middleware(
+            BasicAuthMiddleware,
+            user=settings.user,
+            password=settings.password,
+            open_paths=frozenset({HEALTH_PATH}),
+        )
+    shared = SharedSnapshot(settings, LagReader(KafkaConnection.from_settings(settings), settings.topic))
     app.timer(settings.refresh_seconds, shared.refresh)
 
     @app.get(HEALTH_PATH)

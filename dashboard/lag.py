@@ -5,7 +5,7 @@ from __future__ import annotations
 from confluent_kafka import Consumer, TopicPartition
 
 from core.components import DASHBOARD
-from core.kafka import client_config
+from core.kafka import Connectable, client_config
 
 __all__ = ["LagReader"]
 
@@ -21,17 +21,15 @@ class LagReader:
     the group handles that answer: it finds the coordinator again and retries.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, timeout_seconds: float = 5) -> None:
-        self._bootstrap_servers, self._topic, self._timeout = bootstrap_servers, topic, timeout_seconds
+    def __init__(self, connection: Connectable, topic: str, timeout_seconds: float = 5) -> None:
+        self._connection, self._topic, self._timeout = connection, topic, timeout_seconds
         self._probe = self._consumer(DASHBOARD.consumer_group)
         self._groups: dict[str, Consumer] = {}
 
     def _consumer(self, group: str) -> Consumer:
         # No subscribe and no assign: it never joins the group, never commits.
         return Consumer(
-            client_config(
-                self._bootstrap_servers, {"group.id": group, "enable.auto.commit": False, "log_level": 0}
-            )
+            client_config(self._connection, {"group.id": group, "enable.auto.commit": False, "log_level": 0})
         )
 
     def read(self, groups: list[str]) -> dict[str, int]:

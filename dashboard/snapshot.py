@@ -1,16 +1,29 @@
-"""What the dashboard shows, read from PostgreSQL (the lag comes from dashboard.lag)."""
+"""What the dashboard shows, read from PostgreSQL (the lag comes from dashboard.lag).
+
+Every query returns a bounded number of rows, whatever the tables hold: one aggregate row or a
+LIMIT. Reject reasons are grouped by core.contract.reason_label, not by their free-form text, so
+that a million distinct reasons still make a handful of groups.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.contract import TABLES
+from core.contract import DETAILED_REASON_LABELS, TABLES
 
-__all__ = ["Snapshot", "read_snapshot"]
+__all__ = ["MAX_GROUPS", "Snapshot", "read_snapshot"]
 
 _RATE_WINDOW_SECONDS = 10
 _LATENCY_WINDOW = "5 minutes"
 _LATEST = 10
+# Most rows of a grouped figure. Types and teams have 3 each (the routing table); reason labels
+# are bounded but for a refusal of PostgreSQL, whose label is the whole reason (its message).
+MAX_GROUPS = 25
+# core.contract.reason_label in SQL (tests/dashboard/test_snapshot.py checks that they agree):
+# split_part(..., 1) is the text before the first ": ", or all of it.
+_REASON_LABEL = (
+    "CASE WHEN split_part(reason, ': ', 1) = ANY(%(labels)s) THEN split_part(reason, ': ', 1) ELSE reason END"
+)
 
 
 @dataclass
@@ -39,10 +52,12 @@ def read_snapshot(cur) -> Snapshot:
     snapshot.stored, recent = cur.fetchone()
     snapshot.rate_per_second = recent / _RATE_WINDOW_SECONDS
     snapshot.counts_by_type = _counts(
-        cur, f"SELECT type, ticket_count FROM {TABLES.aggregation} WHERE ticket_count > 0 ORDER BY type"
+        cur,
+        f"SELECT type, ticket_count FROM {TABLES.aggregation} WHERE ticket_count > 0"
+        f" ORDER BY type LIMIT {MAX_GROUPS}",
     )
     snapshot.counts_by_team = _counts(
-        cur, f"SELECT team, count(*) FROM {TABLES.tickets} GROUP BY team ORDER BY team"
+        cur, f"SELECT team, count(*) FROM {TABLES.tickets} GROUP BY team ORDER BY team LIMIT {MAX_GROUPS}"
     )
     snapshot.latest = _records(
         cur,
@@ -50,7 +65,10 @@ def read_snapshot(cur) -> Snapshot:
         f" FROM {TABLES.tickets} ORDER BY stored_at DESC, ticket_id LIMIT {_LATEST}",
     )
     snapshot.rejected_by_reason = _counts(
-        cur, f"SELECT reason, count(*) FROM {TABLES.rejected} GROUP BY reason ORDER BY 2 DESC, 1"
+        cur,
+        f"SELECT {_REASON_LABEL} AS label, count(*) FROM {TABLES.rejected}"
+        f" GROUP BY label ORDER BY 2 DESC, 1 LIMIT {MAX_GROUPS}",
+        {"labels": list(DETAILED_REASON_LABELS)},
     )
     snapshot.latest_rejected = _records(
         cur,
@@ -67,9 +85,9 @@ def read_snapshot(cur) -> Snapshot:
     return snapshot
 
 
-def _counts(cur, statement: str) -> dict:
+def _counts(cur, statement: str, parameters: dict | None = None) -> dict:
     """A query's (name, count) rows as {name: count}, in their order."""
-    cur.execute(statement)
+    cur.execute(statement, parameters)
     return dict(cur.fetchall())
 
 

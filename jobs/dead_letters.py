@@ -17,7 +17,7 @@ import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from core.contract import LINEAGE_NAMES, RAW_PART_TYPES, RAW_PARTS
-from core.kafka import client_config
+from core.kafka import KafkaConnection, client_config
 from jobs.postgres_sink import Refused, insert_rejected, write_isolating
 
 __all__ = [
@@ -59,8 +59,8 @@ class DeadLetterError(RuntimeError):
 class RecordReader:
     """Reads single records of the topic back by position, without joining any group."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap_servers = bootstrap_servers
+    def __init__(self, connection: KafkaConnection) -> None:
+        self._connection = connection
         self._consumer: Consumer | None = None
 
     def read(self, topic: str, partition: int, offset: int) -> tuple[bytes | None, bytes | None]:
@@ -68,7 +68,7 @@ class RecordReader:
         if self._consumer is None:
             self._consumer = Consumer(
                 client_config(
-                    self._bootstrap_servers,
+                    self._connection,
                     {
                         "group.id": "ticket-pipeline-dead-letters",
                         "enable.auto.commit": False,

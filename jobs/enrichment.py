@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from core.components import ENRICHMENT
 from core.contract import LINEAGE_NAMES, RAW_PARTS
+from core.terminal_text import escape_controls
 from jobs.batch_outcomes import BatchOutcome
 from jobs.batch_report import batch_line
 from jobs.dead_letters import PREVIEW_BYTES
@@ -28,7 +29,7 @@ from jobs.streaming import JobSpec, Reporter, run_main
 from jobs.tickets_sink import TicketsSink
 from jobs.validation import TICKET_COLUMNS, classify
 
-__all__ = ["enrich", "main"]
+__all__ = ["enrich", "format_rejected", "format_ticket", "main"]
 
 _REQUEST_PREVIEW_CHARS = 70
 
@@ -59,14 +60,21 @@ def enrich(kafka_df: DataFrame) -> DataFrame:
 
 
 def format_ticket(row: dict) -> str:
-    """One readable console line for an enriched ticket."""
+    """One readable console line for an enriched ticket; its request, cut to a preview, is the
+    sender's text, so its control characters are shown escaped (core.terminal_text)."""
     request = row["request"]
     if len(request) > _REQUEST_PREVIEW_CHARS:
         request = request[: _REQUEST_PREVIEW_CHARS - 1] + "…"
-    return (
+    return escape_controls(
         f"  {row['ticket_id']} {row['client_id']} {row['type']:<8} {row['priority']:<6}"
         f" → {row['team']:<19} « {request} »"
     )
+
+
+def format_rejected(row: dict) -> str:
+    """One console line for a rejected record; its reason may quote the sender's text."""
+    where = f"{row['kafka_topic']}/{row['kafka_partition']}@{row['kafka_offset']}"
+    return escape_controls(f"  REJECTED {where}: {row['reason']}")
 
 
 def reporter(settings: EnrichmentSettings) -> Reporter:
@@ -88,11 +96,7 @@ def reporter(settings: EnrichmentSettings) -> Reporter:
         if outcome.valid > len(shown) and shown:
             print(f"  … and {outcome.valid - len(shown)} more", flush=True)
         for row in outcome.rejected_sample[: settings.console_rows]:
-            print(
-                f"  REJECTED {row['kafka_topic']}/{row['kafka_partition']}@{row['kafka_offset']}:"
-                f" {row['reason']}",
-                flush=True,
-            )
+            print(format_rejected(row), flush=True)
 
     return report
 

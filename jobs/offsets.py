@@ -16,7 +16,7 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from core.kafka import client_config
+from core.kafka import KafkaConnection, client_config
 
 __all__ = ["OffsetCommitter", "parse_end_offsets"]
 
@@ -41,11 +41,11 @@ def parse_end_offsets(end_offset: dict | None) -> list[TopicPartition]:
 class OffsetCommitter:
     """Commits offsets on its own thread, so the listener that submits them never blocks."""
 
-    def __init__(self, bootstrap_servers: str, group_id: str) -> None:
+    def __init__(self, connection: KafkaConnection, group_id: str) -> None:
         self.group_id = group_id
         self._consumer = Consumer(
             client_config(
-                bootstrap_servers,
+                connection,
                 {
                     "group.id": group_id,
                     "enable.auto.commit": False,

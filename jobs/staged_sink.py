@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -46,6 +47,7 @@ from pyspark.sql.datasource import DataSource, DataSourceStreamArrowWriter, Writ
 from pyspark.sql.types import StructType
 
 from core.contract import TABLES, reason_label
+from core.kafka import PASSWORD_ENV, KafkaConnection
 from core.postgres import DatabaseUnavailable, connect, wait_for_database
 from jobs.batch_outcomes import SAMPLE_ROWS, BatchOutcome, send_outcome
 from jobs.dead_letters import REFUSED_POSITION, RecordReader, refused_letters, store_dead_letters
@@ -103,7 +105,24 @@ class SinkOptions:
     retry_seconds: float
     statement_timeout_seconds: float
     outcomes_socket: str = ""
+    # How the executors read a refused record back from Kafka; SASL's password comes from
+    # their environment (KAFKA_SASL_PASSWORD), as PostgreSQL's does, never from an option.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_ssl_ca_file: str = ""
     console_rows: int = 0
+
+    def kafka_connection(self) -> KafkaConnection:
+        """The Kafka connection of the query, with the password of this process's environment."""
+        return KafkaConnection(
+            self.bootstrap_servers,
+            self.kafka_security_protocol,
+            self.kafka_sasl_mechanism,
+            self.kafka_sasl_username,
+            os.environ.get(PASSWORD_ENV, ""),
+            self.kafka_ssl_ca_file,
+        )
 
     def to_options(self) -> dict[str, str]:
         return {name: str(value) for name, value in asdict(self).items()}
@@ -291,9 +310,10 @@ def _commit_transaction(options: SinkOptions, application_name: str) -> BatchTra
 
 
 def _reader(options: SinkOptions) -> RecordReader:
-    if options.bootstrap_servers not in _READERS:
-        _READERS[options.bootstrap_servers] = RecordReader(options.bootstrap_servers)
-    return _READERS[options.bootstrap_servers]
+    connection = options.kafka_connection()
+    if connection not in _READERS:
+        _READERS[connection] = RecordReader(connection)
+    return _READERS[connection]
 
 
 def _connection(options: SinkOptions, application_name: str) -> psycopg2.extensions.connection:

@@ -18,7 +18,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from core.components import Component
 from core.contract import TABLES
-from core.kafka import BrokerUnavailable, wait_for_broker
+from core.kafka import BrokerUnavailable, KafkaConnection, wait_for_broker
 from core.logs import configure_logging
 from core.metrics import metrics_port, serve_metrics
 from core.postgres import DatabaseUnavailable, settings_connection
@@ -92,7 +92,7 @@ def configure_job_logging() -> None:
 def check_dependencies(settings: JobSettings, connect_timeout_seconds: float = 20) -> None:
     """Fail fast, naming the setting, when Kafka or PostgreSQL is unreachable or unready."""
     try:
-        wait_for_broker(settings.bootstrap_servers, connect_timeout_seconds)
+        wait_for_broker(KafkaConnection.from_settings(settings), connect_timeout_seconds)
     except BrokerUnavailable as e:
         raise SettingError(str(e)) from e
     try:
@@ -145,7 +145,7 @@ class RunningQuery:
 def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> RunningQuery:
     """Start the job's query on the tickets topic, with progress lines, offset commits and
     metrics (served by run_job)."""
-    committer = OffsetCommitter(settings.bootstrap_servers, spec.consumer_group(settings))
+    committer = OffsetCommitter(KafkaConnection.from_settings(settings), spec.consumer_group(settings))
     metrics = JobMetrics(spec.name)
     listener = ProgressLogger(spec.name, settings.progress_interval_seconds, committer, metrics)
     spark.streams.addListener(listener)
@@ -164,6 +164,10 @@ def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> Ru
         database_url=settings.database_url,
         topic=settings.topic,
         bootstrap_servers=settings.bootstrap_servers,
+        kafka_security_protocol=settings.kafka_security_protocol,
+        kafka_sasl_mechanism=settings.kafka_sasl_mechanism,
+        kafka_sasl_username=settings.kafka_sasl_username,
+        kafka_ssl_ca_file=settings.kafka_ssl_ca_file,
         retry_seconds=settings.db_retry_seconds,
         statement_timeout_seconds=settings.statement_timeout_seconds,
         outcomes_socket=outcomes.path,
@@ -211,7 +215,9 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     running = start_query(spark, spec, settings)
     query = running.query
-    metrics_url = serve_metrics(running.metrics.registry, spec.metrics_port(settings), spec.name)
+    metrics_url = serve_metrics(
+        running.metrics.registry, spec.metrics_port(settings), spec.name, settings.bind_host
+    )
     logger.info(
         "%s: reading %s from %s, writing %s, checkpoint %s, offsets mirrored to group %s,"
         " Spark UI %s, metrics %s",

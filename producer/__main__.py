@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     producer.install_signal_handlers()
     try:
         port = metrics_port(settings.metrics_port, DEFAULT_METRICS_PORT)
-        serve_metrics(producer_registry(producer), port, "producer")
+        serve_metrics(producer_registry(producer), port, "producer", settings.bind_host)
     except SettingError as e:
         logger.error("%s", e)
         return 2

@@ -13,7 +13,7 @@ from typing import IO
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from core.contract import PRODUCER_BATCH_BYTES
-from core.kafka import admin_client, client_config
+from core.kafka import KafkaConnection, admin_client, client_config
 from producer.generator import TicketGenerator, ticket_id_of
 from producer.settings import ProducerSettings
 from producer.stall import StallWatch
@@ -53,6 +53,7 @@ class TicketProducer:
 
     def __init__(self, settings: ProducerSettings, generator: TicketGenerator | None = None) -> None:
         self.settings = settings
+        self._connection = KafkaConnection.from_settings(settings)
         self.counters = Counters()
         self._generator = generator or TicketGenerator(
             clients=settings.clients, seed=None if settings.seed < 0 else settings.seed
@@ -69,8 +70,8 @@ class TicketProducer:
     def check_broker(self) -> None:
         """Fail fast, naming the setting, when the broker does not answer; create the topic."""
         settings = self.settings
-        admin = admin_client(settings.bootstrap_servers)
-        wait_for_settings_broker(settings, admin)
+        wait_for_settings_broker(settings, self._connection)
+        admin = admin_client(self._connection)
         if ensure_topic(admin, settings.topic, settings.partitions, settings.connect_timeout_seconds):
             logger.info("created topic %s with %d partitions", settings.topic, settings.partitions)
 
@@ -167,7 +168,7 @@ class TicketProducer:
         return False
 
     def _new_client(self) -> Producer:
-        return Producer(_producer_config(self.settings, self._on_delivery))
+        return Producer(_producer_config(self._connection, self.settings, self._on_delivery))
 
     def _watch_for_stall(self, now: float) -> None:
         """Replace the Kafka client when queued tickets get no acknowledgement for the stall
@@ -180,7 +181,7 @@ class TicketProducer:
         stalled = self._stall.stalled_for(self.counters.acknowledged, waiting, now)
         if not stalled:
             return
-        if not _broker_answers(self.settings.bootstrap_servers, self.settings.topic):
+        if not _broker_answers(self._connection, self.settings.topic):
             logger.warning(
                 "no acknowledgement for %.0fs, %d ticket(s) waiting: the broker does not answer",
                 stalled,
@@ -265,9 +266,9 @@ def _log_progress(counters: Counters, rate: float) -> None:
     )
 
 
-def _broker_answers(bootstrap_servers: str, topic: str) -> bool:
+def _broker_answers(connection: KafkaConnection, topic: str) -> bool:
     """True when a fresh client gets the topic's metadata with a leader for every partition."""
-    admin = admin_client(bootstrap_servers)
+    admin = admin_client(connection)
     try:
         found = admin.list_topics(topic, timeout=_PROBE_TIMEOUT_SECONDS).topics.get(topic)
     except KafkaException:
@@ -275,9 +276,9 @@ def _broker_answers(bootstrap_servers: str, topic: str) -> bool:
     return found is not None and found.error is None and all(p.leader >= 0 for p in found.partitions.values())
 
 
-def _producer_config(settings: ProducerSettings, on_delivery: Callable) -> dict:
+def _producer_config(connection: KafkaConnection, settings: ProducerSettings, on_delivery: Callable) -> dict:
     return client_config(
-        settings.bootstrap_servers,
+        connection,
         {
             "on_delivery": on_delivery,
             # Without a ledger, successful deliveries need no Python callback.

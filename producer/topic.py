@@ -1,7 +1,10 @@
 """Create the tickets topic, or add partitions up to the wanted count: `python -m producer.topic`.
 
-The topic is created with max.message.bytes = core.contract.TOPIC_MAX_MESSAGE_BYTES;
-an existing topic's configuration is left as it is.
+The topic is created with core.contract.TOPIC_CONFIG: max.message.bytes, and the broker's
+append time as each record's timestamp (message.timestamp.type=LogAppendTime). An existing
+topic keeps its configuration, but for the timestamp type, which this sets to LogAppendTime
+(the records already in it keep theirs): with CreateTime, whoever may produce could replace
+a stored ticket by resending its id with an older timestamp.
 
 The Helm chart's topic Job runs this against the chart's broker, its Redpanda or the
 external one of `externalKafka.bootstrapServers`. It speaks only the Kafka API, so any
@@ -20,10 +23,19 @@ import sys
 from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ClusterMetadata, NewPartitions, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ClusterMetadata,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+)
 
-from core.contract import TOPIC_MAX_MESSAGE_BYTES
-from core.kafka import BrokerUnavailable, admin_client, wait_for_broker
+from core.contract import TOPIC_CONFIG, TOPIC_TIMESTAMP_TYPE
+from core.kafka import BrokerUnavailable, KafkaConnection, admin_client, wait_for_broker
 from core.logs import configure_logging
 from core.settings import load_or_exit
 from producer.settings import TopicSettings
@@ -31,6 +43,7 @@ from producer.settings import TopicSettings
 __all__ = [
     "PartitionChange",
     "TopicError",
+    "ensure_broker_timestamps",
     "ensure_partitions",
     "ensure_topic",
     "main",
@@ -62,14 +75,9 @@ class PartitionChange(NamedTuple):
         return "left as it was"
 
 
-def wait_for_settings_broker(settings: TopicSettings, admin: AdminClient) -> ClusterMetadata:
+def wait_for_settings_broker(settings: TopicSettings, connection: KafkaConnection) -> ClusterMetadata:
     """Wait up to the connect timeout for the broker; BrokerUnavailable names both settings."""
-    return wait_for_broker(
-        settings.bootstrap_servers,
-        settings.connect_timeout_seconds,
-        admin=admin,
-        timeout_setting=_TIMEOUT_SETTING,
-    )
+    return wait_for_broker(connection, settings.connect_timeout_seconds, timeout_setting=_TIMEOUT_SETTING)
 
 
 def ensure_topic(admin: AdminClient, topic: str, partitions: int, timeout_seconds: float) -> bool:
@@ -104,13 +112,36 @@ def ensure_partitions(
     return PartitionChange(before, partitions)
 
 
+def ensure_broker_timestamps(admin: AdminClient, topic: str, timeout_seconds: float) -> str | None:
+    """Set the topic's message.timestamp.type to LogAppendTime unless it has it; return the
+    type it had, None if it had LogAppendTime already. TopicError if the broker refuses."""
+    name, wanted = TOPIC_TIMESTAMP_TYPE
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    try:
+        described = admin.describe_configs([resource], request_timeout=timeout_seconds)
+        entry = next(iter(described.values())).result(timeout=timeout_seconds).get(name)
+        current = entry.value if entry else None
+        if current == wanted:
+            return None
+        change = ConfigResource(
+            ResourceType.TOPIC,
+            topic,
+            incremental_configs=[ConfigEntry(name, wanted, incremental_operation=AlterConfigOpType.SET)],
+        )
+        altered = admin.incremental_alter_configs([change], request_timeout=timeout_seconds)
+        next(iter(altered.values())).result(timeout=timeout_seconds)
+    except (KafkaException, concurrent.futures.TimeoutError) as e:
+        raise TopicError(
+            f"cannot set {name}={wanted} on topic {topic}: {e}. Set it on the broker yourself"
+            " (kafka-configs --alter --entity-type topics, or rpk topic alter-config)"
+        ) from e
+    return current or "unknown"
+
+
 def _create(admin: AdminClient, topic: str, partitions: int, timeout_seconds: float) -> bool:
     """Create the topic; False if it appeared meanwhile (another run, a producer's auto-create)."""
     new = NewTopic(
-        topic,
-        num_partitions=partitions,
-        replication_factor=_REPLICATION_FACTOR,
-        config={"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)},
+        topic, num_partitions=partitions, replication_factor=_REPLICATION_FACTOR, config=dict(TOPIC_CONFIG)
     )
     futures = admin.create_topics([new], request_timeout=timeout_seconds)
     try:
@@ -142,11 +173,19 @@ def _partition_count(admin: AdminClient, topic: str, timeout_seconds: float) -> 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     settings = load_or_exit(TopicSettings, argv, "python -m producer.topic", logger)
-    admin = admin_client(settings.bootstrap_servers)
+    connection = KafkaConnection.from_settings(settings)
+    admin = admin_client(connection)
     try:
-        wait_for_settings_broker(settings, admin)
+        wait_for_settings_broker(settings, connection)
         change = ensure_partitions(
             admin, settings.topic, settings.partitions, settings.connect_timeout_seconds
+        )
+        # A topic made just now has TOPIC_CONFIG (and its metadata may still be on its way).
+        created = change.before is None
+        had = (
+            None
+            if created
+            else ensure_broker_timestamps(admin, settings.topic, settings.connect_timeout_seconds)
         )
     except BrokerUnavailable as e:
         logger.error("%s", e)
@@ -154,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     except TopicError as e:
         logger.error("%s (at %s)", e, settings.bootstrap_servers)
         return 1
+    if had:
+        logger.warning(
+            "topic %s had message.timestamp.type=%s: now LogAppendTime, for the records appended from now on",
+            settings.topic,
+            had,
+        )
     logger.info(
         "topic %s at %s has %d partitions (wanted %d): %s",
         settings.topic,

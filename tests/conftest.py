@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from core.migrations import apply_migrations, grant_reader, grant_writer
 from core.postgres import connect
 from core.settings import LOCAL_DIR
+from producer.topic import ensure_topic
 from scripts.embedded.kafka_broker import KafkaBroker
 from scripts.embedded.ports import free_port
 from scripts.embedded.postgres_server import PostgresServer
@@ -69,10 +70,24 @@ def postgres_server(tmp_path_factory) -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def topic(kafka_broker) -> str:
-    """A fresh topic with 3 partitions."""
+    """A fresh topic with 3 partitions, configured as the topic Job creates it (TOPIC_CONFIG:
+    the broker's append time is each record's timestamp)."""
+    name = f"tickets_{uuid.uuid4().hex[:10]}"
+    assert ensure_topic(AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers}), name, 3, 30)
+    return name
+
+
+@pytest.fixture
+def create_time_topic(kafka_broker) -> str:
+    """A fresh topic with 3 partitions whose records keep their producer's timestamp
+    (CreateTime), as a topic of the user's broker may: the tests that order copies of a
+    ticket by timestamps of their own choosing need it."""
     name = f"tickets_{uuid.uuid4().hex[:10]}"
     admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
-    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
+    config = {"message.timestamp.type": "CreateTime"}
+    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1, config=config)])[name].result(
+        30
+    )
     return name
 
 

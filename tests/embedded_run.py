@@ -30,6 +30,7 @@ class EmbeddedRun:
     kafka_port: int
     postgres_port: int
     data_dir: Path
+    pid: int  # of `make run`'s own process: the broker and every service are its descendants
 
     def postgres_password(self) -> str:
         return (self.data_dir / "postgres" / "password").read_text().strip()
@@ -56,7 +57,7 @@ def embedded_run(work_dir: Path, **env: str) -> Iterator[EmbeddedRun]:
                 if run.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"make run did not start:\n{output.read_text()[-4000:]}")
                 time.sleep(1)
-            yield EmbeddedRun(output.read_text(), kafka_port, postgres_port, data_dir)
+            yield EmbeddedRun(output.read_text(), kafka_port, postgres_port, data_dir, run.pid)
         finally:
             process_group.stop(run, 180, sig=signal.SIGINT, whole_group=True)  # as Ctrl-C does
             server = data_dir / "postgres" / "server"

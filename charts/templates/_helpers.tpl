@@ -99,3 +99,13 @@ capabilities:
   drop:
     - ALL
 {{- end -}}
+
+{{/*
+The env var that makes our processes listen on every interface of their pod (BIND_HOST, whose
+default outside the chart is loopback): Prometheus, the probes and the Services reach them on
+the pod's IP.
+*/}}
+{{- define "ticket-pipeline.bindHostEnv" -}}
+- name: BIND_HOST
+  value: "0.0.0.0"
+{{- end -}}

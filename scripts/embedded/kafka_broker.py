@@ -1,7 +1,9 @@
 """A single-node Apache Kafka broker in KRaft mode, run from the jars in .local/jars/kafka.
 
 Used by `make run` and by the test fixtures. It speaks the same Kafka API as the
-Redpanda broker that the Helm chart deploys.
+Redpanda broker that the Helm chart deploys. With `secure`, its one client listener is
+SASL_SSL: TLS with a certificate of a CA made in its folder (scripts.embedded.tls), and
+SCRAM-SHA-512 users whose passwords are made at the first start and kept in the folder.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import uuid
@@ -16,12 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.components import BROKER
-from core.kafka import BrokerUnavailable, admin_client, wait_for_broker
+from core.kafka import PASSWORD_ENV, BrokerUnavailable, KafkaConnection, wait_for_broker
 from scripts.embedded.prerequisites import MissingPrerequisite, require_java
+from scripts.embedded.private_files import write_private
+from scripts.embedded.tls import make_server_tls
 
-__all__ = ["KafkaBroker"]
+__all__ = ["CLIENT_USER", "KafkaBroker"]
 
 logger = logging.getLogger(__name__)
+
+# The SASL users of a secure broker: itself (inter-broker), and the pipeline's clients.
+_BROKER_USER = "broker"
+CLIENT_USER = "ticket-pipeline"
+_MECHANISM = "SCRAM-SHA-512"
 
 _LOG4J2 = """\
 status = warn
@@ -47,11 +57,42 @@ class KafkaBroker:
     log_level: str = "INFO"
     # The port clients are told to connect to (a proxy in front of the broker); None = port.
     advertised_port: int | None = None
+    # SASL_SSL instead of PLAINTEXT on the client listener.
+    secure: bool = False
     _process: subprocess.Popen | None = None
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def connection(self, user: str = CLIENT_USER) -> KafkaConnection:
+        """How a client reaches this broker, as `user` (SASL_SSL) or in plaintext."""
+        if not self.secure:
+            return KafkaConnection(self.bootstrap_servers)
+        return KafkaConnection(
+            self.bootstrap_servers,
+            "SASL_SSL",
+            _MECHANISM,
+            user,
+            self._password(user),
+            str(self._tls().ca_file),
+        )
+
+    def client_env(self) -> dict[str, str]:
+        """The environment that makes a program of the pipeline a client of this broker."""
+        connection = self.connection()
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": connection.bootstrap_servers,
+            "KAFKA_SECURITY_PROTOCOL": connection.security_protocol,
+        }
+        if self.secure:
+            env.update(
+                KAFKA_SASL_MECHANISM=connection.sasl_mechanism,
+                KAFKA_SASL_USERNAME=connection.sasl_username,
+                KAFKA_SSL_CA_FILE=connection.ssl_ca_file,
+                **{PASSWORD_ENV: connection.sasl_password},
+            )
+        return env
 
     @property
     def pid(self) -> int | None:
@@ -66,10 +107,16 @@ class KafkaBroker:
                 f"no Kafka broker jars in {self.jars_dir}: run `make jars` (scripts/setup/resolve_jars.sh)"
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        initialised = (self.data_dir / "logs" / "meta.properties").exists()
+        if initialised and self.secure and not (self.data_dir / "secrets" / _BROKER_USER).exists():
+            raise MissingPrerequisite(
+                f"the broker's data in {self.data_dir} was made without SASL users, which only a new"
+                " storage gets: run `make clean-data`, or give SASL_SSL another RUN_DATA_DIR"
+            )
         config = self._write_config()
         classpath = f"{self.jars_dir}/*"
         log4j = f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}"
-        if not (self.data_dir / "logs" / "meta.properties").exists():
+        if not initialised:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             formatted = subprocess.run(
                 [
@@ -82,6 +129,7 @@ class KafkaBroker:
                     f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
+                    *self._scram_users(),
                 ],
                 capture_output=True,
                 text=True,
@@ -132,16 +180,18 @@ class KafkaBroker:
         (self.data_dir / "log4j2.properties").write_text(
             _LOG4J2.format(log_file=self.data_dir / "broker.log", level=self.log_level)
         )
-        listeners = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        name = "SASL_SSL" if self.secure else "PLAINTEXT"
+        listeners = f"{name}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
         properties = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
             "listeners": listeners,
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.advertised_port or self.port}",
+            "advertised.listeners": f"{name}://127.0.0.1:{self.advertised_port or self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": name,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{name}:{name}",
+            **(self._security_properties() if self.secure else {}),
             "log.dirs": str(self.data_dir / "logs"),
             "num.partitions": "3",
             "auto.create.topics.enable": "false",
@@ -155,17 +205,54 @@ class KafkaBroker:
             "log.retention.hours": "168",
         }
         path = self.data_dir / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
+        # It holds the broker's own SCRAM password when secure.
+        write_private(path, "".join(f"{k}={v}\n" for k, v in properties.items()))
         return path
+
+    def _tls(self):
+        return make_server_tls(self.data_dir / "tls", "ticket-pipeline embedded Kafka")
+
+    def _password(self, user: str) -> str:
+        """The user's SCRAM password, made on first use and kept (owner-only) in the folder."""
+        path = self.data_dir / "secrets" / user
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_private(path, secrets.token_urlsafe(24), exclusive=True)
+        return path.read_text().strip()
+
+    def _scram_users(self) -> list[str]:
+        """The storage format's options that create the SCRAM users (KRaft keeps them)."""
+        if not self.secure:
+            return []
+        return [
+            f"--add-scram={_MECHANISM}=[name={user},password={self._password(user)}]"
+            for user in (_BROKER_USER, CLIENT_USER)
+        ]
+
+    def _security_properties(self) -> dict[str, str]:
+        """SASL_SSL: the broker's key and chain, the CA it trusts talking to itself, SCRAM."""
+        tls = self._tls()
+        jaas = KafkaConnection(
+            self.bootstrap_servers, "SASL_SSL", _MECHANISM, _BROKER_USER, self._password(_BROKER_USER)
+        ).java()["sasl.jaas.config"]
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls.server_pem),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls.ca_file),
+            "sasl.enabled.mechanisms": _MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": _MECHANISM,
+            f"listener.name.sasl_ssl.{_MECHANISM.lower()}.sasl.jaas.config": jaas,
+        }
 
     def _wait_ready(self, timeout_seconds: float) -> None:
         try:
             # Short attempts: a broker that exits while starting is noticed within seconds. The
             # port opens seconds after the start: reconnect often, not with growing back-off.
             wait_for_broker(
-                self.bootstrap_servers,
+                self.connection(_BROKER_USER),
                 timeout_seconds,
-                admin=admin_client(self.bootstrap_servers, {"reconnect.backoff.max.ms": 300}),
+                extra={"reconnect.backoff.max.ms": 300},
                 attempt_seconds=2,
                 retry_seconds=0.3,
                 check=self._check_running,

@@ -5,7 +5,8 @@ roles: `tickets`, owner of the database `tickets` (migrations), `tickets_writer`
 Spark jobs' role, and `tickets_reader`, the dashboard's (core.migrate grants each only
 what it needs). Their generated passwords are kept in `<root>/password`,
 `<root>/writer-password` and `<root>/reader-password`, and in a libpq `<root>/pgpass`
-file (all mode 0600).
+file (all mode 0600 from their creation on). Roles get SCRAM verifiers made here, never a
+clear password the server could log.
 
 PostgreSQL refuses to run as root, so under root the server runs as the `postgres` system
 user, which must be able to enter the server's folder. When it cannot (a clone under /root,
@@ -30,7 +31,9 @@ import psycopg2
 from psycopg2 import sql
 
 from core.components import DATABASE
+from core.postgres import password_clause
 from scripts.embedded.prerequisites import MissingPrerequisite, find_postgres_bin
+from scripts.embedded.private_files import write_private
 
 __all__ = ["PostgresServer"]
 
@@ -229,9 +232,8 @@ class PostgresServer:
         self.server_dir.mkdir(parents=True, exist_ok=True)
         self._write_secrets()
         pwfile = self.server_dir / "initdb-pwfile"
-        pwfile.write_text(self.admin_password)
+        write_private(pwfile, self.admin_password)
         self._chown(self.server_dir, pwfile)
-        pwfile.chmod(0o600)
         shutil.rmtree(self.data_dir, ignore_errors=True)
         try:
             self._run(
@@ -254,21 +256,22 @@ class PostgresServer:
         """Create the owner, writer and reader roles and the database where missing (older data too)."""
         self._write_secrets()
         conn = self.admin_connection()
-        with conn.cursor() as cur:
-            cur.execute("SELECT rolname FROM pg_roles")
-            roles = {row[0] for row in cur.fetchall()}
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.name,))
-            has_database = cur.fetchone() is not None
-        conn.close()
-        self._admin_execute(
-            *(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(password)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT rolname FROM pg_roles")
+                roles = {row[0] for row in cur.fetchall()}
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.name,))
+                has_database = cur.fetchone() is not None
+            creates = [
+                sql.SQL("CREATE ROLE {} LOGIN {}").format(
+                    sql.Identifier(role), password_clause(conn, role, password)
                 )
                 for role, password in self._role_passwords()
                 if role not in roles
-            )
-        )
+            ]
+        finally:
+            conn.close()
+        self._admin_execute(*creates)
         if not has_database:
             self.create_database(self.name)
 
@@ -277,11 +280,9 @@ class PostgresServer:
         for key in ("password", "writer-password", "reader-password", "admin-password"):
             path = self.root_dir / key
             if not path.exists():
-                path.write_text(secrets.token_urlsafe(24))
-                path.chmod(0o600)
+                write_private(path, secrets.token_urlsafe(24), exclusive=True)
         lines = (f"127.0.0.1:{self.port}:*:{role}:{password}\n" for role, password in self._role_passwords())
-        self.pgpass_file.write_text("".join(lines))
-        self.pgpass_file.chmod(0o600)
+        write_private(self.pgpass_file, "".join(lines))
 
     def _role_passwords(self) -> list[tuple[str, str]]:
         return [

@@ -1,8 +1,8 @@
 """`make run`: the whole pipeline on one machine, without Docker.
 
 Starts a Kafka broker (KRaft) and a private PostgreSQL (unless DATABASE_URL names a
-server), applies the schema, then runs the producer and both Spark jobs in local
-mode, streaming their logs. Ctrl-C stops everything; the next run reuses the data
+server), applies the schema, creates the topic, then runs the producer and both Spark jobs
+in local mode, streaming their logs. Ctrl-C stops everything; the next run reuses the data
 and checkpoints under .local/run.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from core.components import BROKER, DATABASE
 from core.contract import TOPIC
 from core.logs import configure_logging
-from core.settings import LOCAL_DIR, REPO_ROOT, SettingError, at_least, load, mask_url, setting
+from core.settings import LOCAL_DIR, REPO_ROOT, SettingError, at_least, load, mask_url, one_of, setting
 from dashboard.settings import DashboardSettings
 from jobs.aggregation import SPEC as AGGREGATION
 from jobs.enrichment import SPEC as ENRICHMENT
@@ -42,6 +42,14 @@ class RunSettings:
     postgres_port: int = setting(
         "POSTGRES_PORT", "--postgres-port", DATABASE.port, "Port of the embedded PostgreSQL", at_least(1)
     )
+    kafka_security: str = setting(
+        "EMBEDDED_KAFKA_SECURITY",
+        "--kafka-security",
+        "PLAINTEXT",
+        "The embedded broker's client listener: PLAINTEXT, or SASL_SSL (TLS with a CA made in"
+        " its folder, SCRAM-SHA-512 users); every service then connects with it",
+        one_of("PLAINTEXT", "SASL_SSL"),
+    )
     data_dir: str = setting(
         "RUN_DATA_DIR",
         "--data-dir",
@@ -60,11 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = Path(settings.data_dir)
     broker = KafkaBroker(
-        data / "kafka", LOCAL_DIR / "jars" / "kafka", settings.kafka_port, settings.kafka_port + 1
+        data / "kafka",
+        LOCAL_DIR / "jars" / "kafka",
+        settings.kafka_port,
+        settings.kafka_port + 1,
+        secure=settings.kafka_security == "SASL_SSL",
     )
     external_url = os.environ.get("DATABASE_URL")
     postgres = None if external_url else PostgresServer(data / "postgres", port=settings.postgres_port)
-    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     ports = Ports(
         metrics=_ports_in_use(
             {
@@ -79,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     supervisor = None
     try:
         broker.start()
+        env.update(broker.client_env())
         if postgres:
             postgres.start()
             env.update(PGPASSFILE=str(postgres.pgpass_file))
@@ -88,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             urls = DatabaseUrls(external_url, external_url, external_url)
         env["DATABASE_URL"] = urls.owner
         subprocess.run([sys.executable, "-m", "core.migrate"], env=env, check=True, cwd=REPO_ROOT)
+        # As the chart's topic Job: create the topic, or bring an older run's to the contract's
+        # timestamp type (the producer alone would only create a missing one).
+        subprocess.run([sys.executable, "-m", "producer.topic"], env=env, check=True, cwd=REPO_ROOT)
         supervisor = Supervisor(_services(env, urls, data, ports))
         supervisor.start()
         _print_banner(env, urls, broker, postgres, data, ports)
@@ -172,6 +188,16 @@ def _services(env: dict[str, str], urls: DatabaseUrls, data: Path, ports: Ports)
     ]
 
 
+def _security(broker: KafkaBroker) -> str:
+    connection = broker.connection()
+    if not broker.secure:
+        return "(plaintext)"
+    return (
+        f"({connection.security_protocol}, user {connection.sasl_username},"
+        f" CA {connection.ssl_ca_file}, password in {broker.data_dir / 'secrets'})"
+    )
+
+
 def _ports_in_use(defaults: dict[str, int]) -> dict[str, int]:
     """Each default port, or a free one where the default is taken."""
     return {name: preferred_or_free(port) for name, port in defaults.items()}
@@ -198,7 +224,7 @@ def _print_banner(
                 "",
                 "ticket-pipeline is running (Ctrl-C stops it)",
                 f"  dashboard        http://127.0.0.1:{ports.dashboard}",
-                f"  Kafka broker     {broker.bootstrap_servers}  topic {topic}",
+                f"  Kafka broker     {broker.bootstrap_servers}  topic {topic}  {_security(broker)}",
                 f"  PostgreSQL       {mask_url(urls.owner)}"
                 f" (jobs: {mask_url(urls.jobs)}, dashboard: {mask_url(urls.dashboard)})",
                 f"  query it         {psql}",

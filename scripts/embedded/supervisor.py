@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from core.terminal_text import escape_controls
 from scripts.embedded import process_group
 
 __all__ = ["Service", "Supervisor"]
@@ -134,6 +135,9 @@ class Supervisor:
         for line in iter(process.stdout.readline, b""):
             service._log.write(line)
             service._log.flush()
+            # A line may quote what a sender chose (a ticket's text): no escape sequence of it
+            # reaches the terminal. Tabs (stack traces) and backslashes stay as they are.
+            text = escape_controls(line.decode(errors="replace").rstrip("\r\n"), keep="\t\\")
             with self._print_lock:
-                self._out.write(prefix + line.decode(errors="replace"))
+                self._out.write(f"{prefix}{text}\n")
                 self._out.flush()

@@ -8,17 +8,26 @@ import time
 import pytest
 from confluent_kafka import Consumer
 
-from core.kafka import BrokerUnavailable, admin_client, client_config, spark_options, wait_for_broker
+from core.kafka import (
+    BrokerUnavailable,
+    KafkaConnection,
+    client_config,
+    spark_options,
+    wait_for_broker,
+)
+from core.settings import SettingError, load
+from producer.settings import TopicSettings
 from scripts.embedded.ports import free_port
 
 
 def test_every_client_configuration_carries_the_bootstrap_servers(kafka_broker, topic):
-    """librdkafka clients and Spark's source get the same bootstrap servers, and a consumer
+    """librdkafka clients and Spark's source get the same bootstrap servers (in plaintext), and a consumer
     built from client_config, with its own keys, reaches the broker through them."""
     bootstrap = kafka_broker.bootstrap_servers
     config = client_config(bootstrap, {"group.id": "test-core-kafka", "log_level": 0})
-    assert config == {"bootstrap.servers": bootstrap, "group.id": "test-core-kafka", "log_level": 0}
-    assert spark_options(bootstrap) == {"kafka.bootstrap.servers": bootstrap}
+    plaintext = {"bootstrap.servers": bootstrap, "security.protocol": "PLAINTEXT"}
+    assert config == {**plaintext, "group.id": "test-core-kafka", "log_level": 0}
+    assert spark_options(bootstrap) == {f"kafka.{key}": value for key, value in plaintext.items()}
     consumer = Consumer(config)
     try:
         assert topic in consumer.list_topics(timeout=10).topics
@@ -29,9 +38,7 @@ def test_every_client_configuration_carries_the_bootstrap_servers(kafka_broker, 
 def test_the_wait_returns_the_metadata_once_the_broker_answers(kafka_broker):
     """wait_for_broker returns at once, with the cluster's metadata, when the broker answers."""
     started = time.monotonic()
-    metadata = wait_for_broker(
-        kafka_broker.bootstrap_servers, 10, admin=admin_client(kafka_broker.bootstrap_servers)
-    )
+    metadata = wait_for_broker(kafka_broker.bootstrap_servers, 10)
     assert [broker.port for broker in metadata.brokers.values()] == [kafka_broker.port]
     assert time.monotonic() - started < 5
 
@@ -64,3 +71,58 @@ def test_a_failing_check_stops_the_wait_at_once():
     with pytest.raises(RuntimeError, match="the broker exited"):
         wait_for_broker(f"127.0.0.1:{free_port()}", 30, attempt_seconds=1, check=exited)
     assert time.monotonic() - started < 5
+
+
+SASL_SSL = KafkaConnection("b:9093", "SASL_SSL", "SCRAM-SHA-256", "alice", 'pa"ss\\word', "/ca.pem")
+
+
+def test_a_sasl_ssl_connection_in_librdkafka_names():
+    assert client_config(SASL_SSL, {"group.id": "g"}) == {
+        "bootstrap.servers": "b:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": "alice", "sasl.password": 'pa"ss\\word', "ssl.ca.location": "/ca.pem",
+        "group.id": "g",
+    }  # fmt: skip
+
+
+def test_the_same_connection_in_the_java_names_of_spark_with_the_password_quoted_for_jaas():
+    assert spark_options(SASL_SSL) == {
+        "kafka.bootstrap.servers": "b:9093",
+        "kafka.security.protocol": "SASL_SSL",
+        "kafka.sasl.mechanism": "SCRAM-SHA-256",
+        "kafka.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required"
+        ' username="alice" password="pa\\"ss\\\\word";',
+        "kafka.ssl.truststore.type": "PEM",
+        "kafka.ssl.truststore.location": "/ca.pem",
+    }
+
+
+def test_the_password_is_never_in_the_repr_of_a_connection():
+    assert "pa" not in repr(SASL_SSL).split("sasl_username")[1]
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_PASSWORD": "p"}, "KAFKA_SASL_USERNAME"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "u"}, "KAFKA_SASL_PASSWORD"),
+        ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
+        ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM"),
+        ({"KAFKA_SSL_CA_FILE": "/no/such/ca.pem"}, "KAFKA_SSL_CA_FILE"),
+    ],
+)
+def test_a_wrong_security_setting_fails_at_start_naming_it(environ, named):
+    with pytest.raises(SettingError, match=named):
+        load(TopicSettings, [], environ=environ)
+
+
+def test_settings_make_the_connection_with_the_password_of_the_environment():
+    environ = {
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_USERNAME": "u",
+        "KAFKA_SASL_PASSWORD": "p",
+    }
+    connection = KafkaConnection.from_settings(load(TopicSettings, [], environ=environ), environ)
+    assert (connection.security_protocol, connection.sasl_username, connection.sasl_password) == (
+        "SASL_PLAINTEXT", "u", "p",
+    )  # fmt: skip
+    assert "ssl.ca.location" not in connection.librdkafka()

@@ -190,3 +190,57 @@ def test_migrate_creates_the_roles_when_given_their_passwords(postgres_server):
             cur.execute("DROP ROLE IF EXISTS chart_writer")
             cur.execute("DROP ROLE IF EXISTS chart_reader")
         admin.close()
+
+
+def test_migrate_sends_the_roles_scram_verifiers_never_their_clear_passwords(postgres_server):
+    """Creating the roles, then running again (ALTER ROLE), core.migrate sends a SCRAM-SHA-256
+    verifier made client-side: the roles log in with their passwords, and the server's own log of
+    every statement it received (log_statement=all) shows the verifiers and neither password."""
+    database = "scram_roles"
+    url = postgres_server.create_database(database)
+    passwords = {"scram_writer": "clear-Writer-7f3a9c", "scram_reader": "clear-Reader-2b8e41"}
+    log = postgres_server.server_dir / "postgres.log"
+    admin = postgres_server.admin_connection()
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("ALTER ROLE tickets CREATEROLE")
+        cur.execute(f"ALTER ROLE tickets IN DATABASE {database} SET log_statement = 'all'")
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSFILE"}
+    env.update(
+        DATABASE_URL=url,
+        PGPASSWORD=postgres_server.password,
+        DATABASE_WRITER_ROLE="scram_writer",
+        DATABASE_WRITER_PASSWORD=passwords["scram_writer"],
+        DATABASE_READER_ROLE="scram_reader",
+        DATABASE_READER_PASSWORD=passwords["scram_reader"],
+    )
+    logged_from = log.stat().st_size
+    try:
+        for _ in ("CREATE ROLE", "ALTER ROLE"):
+            run = subprocess.run(
+                [sys.executable, "-m", "core.migrate"], env=env, cwd=REPO_ROOT, capture_output=True, text=True
+            )
+            assert run.returncode == 0, run.stderr
+        for role, password in passwords.items():
+            psycopg2.connect(url.replace("//tickets@", f"//{role}@"), password=password).close()
+        with admin.cursor() as cur:
+            cur.execute("SELECT rolname, rolpassword FROM pg_authid WHERE rolname LIKE 'scram\\_%'")
+            stored = dict(cur.fetchall())
+        assert sorted(stored) == sorted(passwords)
+        assert all(verifier.startswith("SCRAM-SHA-256$4096:") for verifier in stored.values())
+        with log.open(errors="replace") as file:
+            file.seek(logged_from)
+            received = file.read()
+        for role, password in passwords.items():
+            for verb in ("CREATE", "ALTER"):
+                assert f"""{verb} ROLE "{role}" LOGIN PASSWORD 'SCRAM-SHA-256$4096:""" in received
+            assert password not in received
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("ALTER ROLE tickets NOCREATEROLE")
+            cur.execute(f"ALTER ROLE tickets IN DATABASE {database} RESET log_statement")
+        postgres_server.drop_database(database)
+        with admin.cursor() as cur:
+            cur.execute("DROP ROLE IF EXISTS scram_writer")
+            cur.execute("DROP ROLE IF EXISTS scram_reader")
+        admin.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from psycopg2.extensions import parse_dsn
 
 from core.migrate import MigrateSettings
 from core.settings import REPO_ROOT, SettingError, load, mask_url, setting_fields
@@ -67,6 +68,28 @@ def test_passwords_are_masked_when_printed():
     """A URL with a password is printed with *** instead."""
     assert mask_url("postgresql://u:s3cret@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://u@h/d?password=s3cret", "postgresql://u@h/d?password=***"),
+        (
+            "postgresql://u@h/d?sslmode=require&password=s3cret&application_name=x",
+            "postgresql://u@h/d?sslmode=require&password=***&application_name=x",
+        ),
+        ("postgresql://u:one@h/d?password=two", "postgresql://u:***@h/d?password=***"),
+        ("postgresql://u@h/d?%70assword=s3cret", "postgresql://u@h/d?%70assword=***"),
+        ("postgresql://u@h/d?password=s3#cret", "postgresql://u@h/d?password=***"),
+        ("postgresql://u@h/d?application_name=password", "postgresql://u@h/d?application_name=password"),
+    ],
+)
+def test_a_password_given_as_a_query_parameter_is_masked_too(url, masked):
+    """libpq takes `password` as a query parameter (its name percent-encoded or not, the rest of
+    the URL after it included, since a URL has no fragment for libpq): that is masked as well,
+    and nothing else is. libpq itself reads no password but *** from the masked URL."""
+    assert mask_url(url) == masked
+    assert parse_dsn(masked).get("password", "***") == "***"
 
 
 def test_the_docs_list_every_setting_with_its_flag_and_default():

@@ -3,6 +3,7 @@ its figures converge to what PostgreSQL holds. Shared by the `make run` test and
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -12,7 +13,15 @@ from collections.abc import Callable, Iterator
 
 from tests.embedded_run import wait_until
 
-__all__ = ["BROWSER_MISSING", "Query", "check_page", "headless_chromium", "served_text", "table"]
+__all__ = [
+    "BROWSER_MISSING",
+    "Query",
+    "basic_auth",
+    "check_page",
+    "headless_chromium",
+    "served_text",
+    "table",
+]
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 BROWSER_MISSING = (
@@ -79,10 +88,15 @@ def check_page(driver, url: str, query: Query, spark_ui_links: set[str]) -> None
     assert spark_ui_links <= links, links
 
 
-def served_text(url: str, element_id: str) -> str | None:
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The Authorization header of HTTP basic authentication."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def served_text(url: str, element_id: str, headers: dict[str, str] | None = None) -> str | None:
     """The text the page at `url` serves for the element with that id, without a browser:
     NiceGUI puts each element, with its text, in the page as JSON. None where it has none."""
-    with urllib.request.urlopen(url, timeout=30) as answer:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as answer:
         page = answer.read().decode()
     found = re.search(
         r'"text":("(?:[^"\\]|\\.)*")[^{}]*"props":\{"id":"' + re.escape(element_id) + r'"\}', page

@@ -7,7 +7,9 @@ import time
 from collections import Counter
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+
+from producer.topic import ensure_topic
 
 __all__ = ["new_topic", "topic_ticket_ids"]
 
@@ -51,6 +53,6 @@ def topic_ticket_ids(bootstrap: str, topic: str, timeout_seconds: float = 60) ->
 
 
 def new_topic(bootstrap: str, name: str, partitions: int = 3) -> str:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+    """A new topic, configured as the topic Job creates it."""
+    assert ensure_topic(AdminClient({"bootstrap.servers": bootstrap}), name, partitions, 30)
     return name

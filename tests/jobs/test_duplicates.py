@@ -4,6 +4,10 @@ Spark reads partitions in no fixed order and each job cuts its own micro-batches
 "the first copy read" differs between the jobs. Here the aggregation sees only the
 later copy in one batch, while enrichment reads both copies in one batch; both must
 end on the copy first by (kafka_timestamp, kafka_partition, kafka_offset).
+
+The first tests choose each copy's timestamp, on a topic that keeps its producers'
+(CreateTime, as a user's broker may). On the topic as we create it (LogAppendTime), the
+broker stamps each copy: a resend that claims an older timestamp replaces nothing.
 """
 
 from __future__ import annotations
@@ -66,12 +70,12 @@ def assert_counts_equal_group_by(database_url: str, expected_rows: int) -> None:
 
 
 def test_an_earlier_copy_read_later_wins_in_both_tables(
-    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+    spark, kafka_broker, create_time_topic, database_url, writer_url, tmp_path
 ):
     """Copy `late` (partition 1, timestamp T+5 s) is counted alone; copy `early`
     (partition 0, timestamp T) arrives next. Enrichment then reads both in one batch,
     the aggregation reads `early` in a later batch: both end on `early`."""
-    bootstrap = kafka_broker.bootstrap_servers
+    bootstrap, topic = kafka_broker.bootstrap_servers, create_time_topic
     generator = TicketGenerator(clients=40, seed=21)
     early, late = two_copies(generator)
     now_ms = int(time.time() * 1000)
@@ -98,11 +102,11 @@ def test_an_earlier_copy_read_later_wins_in_both_tables(
 
 
 def test_a_stored_copy_is_replaced_only_by_a_winning_copy(
-    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+    spark, kafka_broker, create_time_topic, database_url, writer_url, tmp_path
 ):
     """Both jobs store `late` first; `early` replaces it in both tables; a copy later
     than `early`, and a replay of everything from a lost checkpoint, change nothing."""
-    bootstrap = kafka_broker.bootstrap_servers
+    bootstrap, topic = kafka_broker.bootstrap_servers, create_time_topic
     generator = TicketGenerator(clients=40, seed=22)
     early, late = two_copies(generator)
     _, later_still = two_copies(generator)
@@ -129,3 +133,34 @@ def test_a_stored_copy_is_replaced_only_by_a_winning_copy(
     assert counted_type(database_url, early["ticket_id"]) == [(early["type"],)]
     assert fetch(database_url, "SELECT stored_at FROM tickets") == stored_at
     assert_counts_equal_group_by(database_url, 1)
+
+
+def test_a_resend_claiming_an_older_timestamp_replaces_nothing(
+    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+):
+    """On the topic as the topic Job creates it, a stored ticket's id resent with other
+    content and a timestamp a day older, on its own partition and on another, is stamped
+    by the broker later than the original: both jobs keep the original."""
+    bootstrap = kafka_broker.bootstrap_servers
+    generator = TicketGenerator(clients=40, seed=23)
+    original, forged = two_copies(generator)
+    _, forged_elsewhere = two_copies(generator)
+    forged_elsewhere["ticket_id"] = original["ticket_id"]
+    now_ms = int(time.time() * 1000)
+
+    send(bootstrap, topic, [(original, 0, now_ms)])
+    run_both_jobs(spark, bootstrap, topic, writer_url, tmp_path)
+    expected = [(original["client_id"], original["type"], TYPE_TEAMS[original["type"]], original["request"])]
+    assert stored_copy(database_url, original["ticket_id"]) == expected
+
+    day_ms = 24 * 3600 * 1000
+    send(bootstrap, topic, [(forged, 0, now_ms - day_ms), (forged_elsewhere, 2, now_ms - 2 * day_ms)])
+    run_both_jobs(spark, bootstrap, topic, writer_url, tmp_path)
+    assert stored_copy(database_url, original["ticket_id"]) == expected
+    assert counted_type(database_url, original["ticket_id"]) == [(original["type"],)]
+    assert_counts_equal_group_by(database_url, 1)
+    # The broker's time, not the claimed one, is what the lineage keeps.
+    stamped = fetch(
+        database_url, "SELECT kafka_timestamp >= to_timestamp(%s) FROM tickets", (now_ms / 1000 - 60,)
+    )
+    assert stamped == [(True,)]

@@ -26,7 +26,7 @@ def run_with_metrics(spark, module, bootstrap, topic, database_url, checkpoints)
     running = start_query(spark, module.SPEC, settings)
     try:
         running.query.processAllAvailable()
-        url = serve_metrics(running.metrics.registry, free_port(), module.SPEC.name)
+        url = serve_metrics(running.metrics.registry, free_port(), module.SPEC.name, "127.0.0.1")
         # Lag comes from progress events, which reach the listener a moment after the batch.
         deadline = time.monotonic() + 30
         samples = scrape(url)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from core.contract import LINEAGE_NAMES, TABLES, team_for
+from core.kafka import KafkaConnection
 from jobs.batch_outcomes import BatchOutcome, OutcomeChannel
 from jobs.dead_letters import RecordReader
 from jobs.staged_sink import SinkOptions, StagedPart, StagedWriter, Stager, StagingLost
@@ -52,7 +53,7 @@ def stage(writer_url: str, query_id: str, batch_id: int, rows: pa.Table) -> Stag
     part = StagedPart(query_id=query_id, batch_id=batch_id, writer=f"0-0-{uuid.uuid4().hex[:12]}")
     conn = psycopg2.connect(writer_url)
     with conn.cursor() as cur:
-        stager = Stager(cur, part, options(writer_url), RecordReader("127.0.0.1:1"))
+        stager = Stager(cur, part, options(writer_url), RecordReader(KafkaConnection("127.0.0.1:1")))
         assert stager.stage(TABLES.tickets_staged, rows) == []
     conn.commit()
     conn.close()

@@ -15,7 +15,8 @@ from .render import render_chart
 from .validation import MissingOperatorChart, operator_chart_dir
 
 # Non-default values: a bigger topic, three producers, other resources, an existing Secret with
-# its own keys, other writer and reader roles, the monitoring objects.
+# its own keys (the dashboard's password among them), other writer and reader roles, another
+# dashboard user, the monitoring objects.
 CUSTOM_VALUES: dict[str, Any] = {
     "topic": {"partitions": 12},
     "redpanda": {
@@ -43,6 +44,13 @@ CUSTOM_VALUES: dict[str, Any] = {
                 "writerPasswordKey": "db-writer-password",
                 "readerPasswordKey": "db-reader-password",
             },
+        }
+    },
+    "dashboard": {
+        "auth": {
+            "username": "ops",
+            "existingSecret": "pipeline-db",
+            "secretKeys": {"passwordKey": "dashboard-login"},
         }
     },
     "spark": {
@@ -76,10 +84,27 @@ EXTERNAL_KAFKA_VALUES: dict[str, Any] = {
     "console": {"enable": True},
 }
 
+# An AWS MSK-like broker: SASL_SSL with SCRAM, the password in a Secret, a CA of a Secret.
+SECURE_KAFKA_VALUES: dict[str, Any] = {
+    "externalKafka": {
+        "bootstrapServers": "b-1.msk.example.internal:9096,b-2.msk.example.internal:9096",
+        "tls": {"enabled": True, "caSecret": "kafka-ca", "caKey": "ca.pem"},
+        "sasl": {
+            "enabled": True,
+            "mechanism": "SCRAM-SHA-512",
+            "username": "ticket-pipeline",
+            "existingSecret": "kafka-credentials",
+            "passwordKey": "kafka-password",
+        },
+    },
+    "console": {"enable": True},
+}
+
 VALUE_SETS = {
     "default values": None,
     "custom values": CUSTOM_VALUES,
     "external kafka": EXTERNAL_KAFKA_VALUES,
+    "external kafka over SASL_SSL": SECURE_KAFKA_VALUES,
     "service monitors": SERVICE_MONITOR_VALUES,
 }
 

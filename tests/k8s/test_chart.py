@@ -65,6 +65,7 @@ def test_should_render_every_component_with_default_values(default_objects: list
         ("StatefulSet", "postgresql"),
         ("Service", "postgresql"),
         ("Secret", "postgresql"),
+        ("Secret", "dashboard"),
         ("Job", "postgresql-migrate"),
         ("Deployment", "producer"),
         ("SparkApplication", "enrichment"),
@@ -107,9 +108,10 @@ def test_should_apply_custom_partitions_replicas_rate_and_resources(
 def test_should_use_an_existing_secret_instead_of_generating_one(
     custom_objects: list[dict],
 ) -> None:
-    """With postgresql.auth.existingSecret no Secret is rendered and every reference reads one of
-    its three keys: the owner's password (db-password), the writer's (db-writer-password) or the
-    reader's (db-reader-password)."""
+    """With postgresql.auth.existingSecret and dashboard.auth.existingSecret no Secret is
+    rendered and every reference reads one of its keys: the owner's password (db-password), the
+    writer's (db-writer-password), the reader's (db-reader-password) or the dashboard page's
+    (dashboard-login)."""
     assert of_kind(custom_objects, "Secret") == []
     refs = [
         value["secretKeyRef"]
@@ -120,7 +122,8 @@ def test_should_use_an_existing_secret_instead_of_generating_one(
     ]
     assert len(refs) >= 10  # postgresql, migrate (3), two drivers and their waits, helm test, dashboard
     assert {ref["name"] for ref in refs} == {"pipeline-db"}
-    assert {ref["key"] for ref in refs} == {"db-password", "db-writer-password", "db-reader-password"}
+    keys = {"db-password", "db-writer-password", "db-reader-password", "dashboard-login"}
+    assert {ref["key"] for ref in refs} == keys
 
 
 def test_should_generate_a_kept_password_secret_when_none_is_given(
@@ -136,18 +139,20 @@ def test_should_generate_a_kept_password_secret_when_none_is_given(
     assert len(set(passwords.values())) == 3
 
 
-def _secret_data_on_upgrade(tmp_path: Path, existing: dict[str, str]) -> dict[str, str]:
-    """Render the Secret as an upgrade would: in a copy of the chart, the `lookup` of the Secret
-    returns one whose data is ``existing`` (base64 values), as the cluster would."""
+def _secret_data_on_upgrade(
+    tmp_path: Path, existing: dict[str, str], component: str = "postgresql"
+) -> dict[str, str]:
+    """Render a component's Secret as an upgrade would: in a copy of the chart, the `lookup` of
+    the Secret returns one whose data is ``existing`` (base64 values), as the cluster would."""
     chart = tmp_path / "chart"
     shutil.copytree(CHART_DIR, chart)
-    path = chart / "templates" / "postgresql" / "secret.yaml"
+    path = chart / "templates" / component / "secret.yaml"
     text = path.read_text(encoding="utf-8")
     call = 'lookup "v1" "Secret" .Release.Namespace $name'
     assert call in text
     stub = '(dict "data" (dict ' + " ".join(f'"{k}" "{v}"' for k, v in existing.items()) + "))"
     path.write_text(text.replace(call, stub), encoding="utf-8")
-    return find(render_chart(chart_dir=chart), "Secret", "postgresql")["data"]
+    return find(render_chart(chart_dir=chart), "Secret", component)["data"]
 
 
 def test_should_keep_the_passwords_of_the_secret_on_an_upgrade(tmp_path: Path) -> None:
@@ -158,6 +163,19 @@ def test_should_keep_the_passwords_of_the_secret_on_an_upgrade(tmp_path: Path) -
         "reader-password": _b64("reader-secret"),
     }
     assert _secret_data_on_upgrade(tmp_path, existing) == existing
+
+
+def test_should_generate_the_dashboard_password_once_and_keep_it(
+    default_objects: list[dict], tmp_path: Path
+) -> None:
+    """Should generate a random password in the Secret `dashboard`, kept on `helm uninstall`,
+    and keep the one the Secret holds on an upgrade."""
+    secret = find(default_objects, "Secret", "dashboard")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert set(secret["data"]) == {"dashboard-password"}
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", base64.b64decode(secret["data"]["dashboard-password"]).decode())
+    existing = {"dashboard-password": _b64("page-secret")}
+    assert _secret_data_on_upgrade(tmp_path, existing, "dashboard") == existing
 
 
 @pytest.mark.parametrize(
@@ -239,6 +257,9 @@ def test_should_leave_out_optional_components_when_disabled() -> None:
         ({"postgresql": {"auth": {"secretKeys": {"writerPasswordKey": ""}}}}, "an empty writer key"),
         ({"postgresql": {"auth": {"readerUsername": "1reader"}}}, "a reader role that is no identifier"),
         ({"postgresql": {"auth": {"readerPassword": "hunter2"}}}, "a plain-text reader password"),
+        ({"dashboard": {"auth": {"password": "hunter2"}}}, "a plain-text dashboard password"),
+        ({"dashboard": {"auth": {"username": "a:b"}}}, "a dashboard user with a colon"),
+        ({"dashboard": {"auth": {"username": ""}}}, "no dashboard user"),
         ({"spark": {"enrichment": {"executor": {"memory": "512MB"}}}}, "a non-Spark memory"),
         ({"spark": {"enrichment": {"executor": {"instances": 0}}}}, "no executors"),
         ({"spark": {"sparkConf": {"spark.ui.port": "4042"}}}, "a UI port outside the apps"),

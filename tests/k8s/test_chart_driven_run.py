@@ -35,7 +35,7 @@ from psycopg2 import sql
 from core.contract import TABLES
 from scripts.embedded.ports import free_port
 from tests.conftest import SPARK_JARS
-from tests.dashboard.page import served_text
+from tests.dashboard.page import basic_auth, served_text
 from tests.embedded_run import wait_until
 
 from .render import (
@@ -131,16 +131,19 @@ def run_rendered(
     )
 
 
-def dashboard_count(container: dict[str, Any], port: str, process: subprocess.Popen, logs: Path) -> int:
-    """The stored count on the dashboard's page at /, once its readiness probe's path answers
-    200 on ``port`` and the page holds a first figure (tests/dashboard checks the page that a
-    browser renders)."""
+def dashboard_count(
+    container: dict[str, Any], env: dict[str, str], process: subprocess.Popen, logs: Path
+) -> int:
+    """The stored count on the dashboard's page at /, with the user and password of its ``env``,
+    once its readiness probe's path answers 200 without them and the page holds a first figure
+    (tests/dashboard checks the page that a browser renders)."""
+    port, credentials = env["DASHBOARD_PORT"], basic_auth(env["DASHBOARD_USER"], env["DASHBOARD_PASSWORD"])
     probe = f"http://127.0.0.1:{port}{container['readinessProbe']['httpGet']['path']}"
 
     def shown() -> str | None:
         assert process.poll() is None, "dashboard exited:\n" + (logs / "dashboard.log").read_text()[-3000:]
         urllib.request.urlopen(probe, timeout=30).close()  # an error until it answers 200
-        text = (served_text(f"http://127.0.0.1:{port}/", "stored") or "").replace(",", "")
+        text = (served_text(f"http://127.0.0.1:{port}/", "stored", credentials) or "").replace(",", "")
         return text if text.isdigit() else None
 
     return int(wait_until("the dashboard's first count", shown, 60))
@@ -267,7 +270,9 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
         count = f"SELECT count(*) FROM {TABLES.tickets}"
         before = rows(url, password, count)[0][0]
         dashboard = containers(find(objects, "Deployment", "dashboard"))[0]
-        dashboard_env = local_env(env_of(dashboard), addresses, passwords)
+        # Its page's password (DASHBOARD_PASSWORD, from its Secret): one of this run's.
+        page_key = env_of(dashboard)["DASHBOARD_PASSWORD"]["secretKeyRef"]["key"]
+        dashboard_env = local_env(env_of(dashboard), addresses, {**passwords, page_key: "page-password"})
         assert dashboard_env["DATABASE_URL"] == url.replace("//tickets@", f"//{postgres_server.reader}@", 1)
         logs["dashboard"] = open(tmp_path / "dashboard.log", "w")  # noqa: SIM115
         processes.append(
@@ -282,7 +287,7 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
                 ),
             )
         )
-        shown = dashboard_count(dashboard, dashboard_env["DASHBOARD_PORT"], processes[-1][1], tmp_path)
+        shown = dashboard_count(dashboard, dashboard_env, processes[-1][1], tmp_path)
         after = rows(url, password, count)[0][0]
         assert before <= shown <= after, (before, shown, after)
     finally:

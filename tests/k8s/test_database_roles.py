@@ -17,6 +17,7 @@ import pytest
 
 from core.migrate import MigrateSettings
 from core.settings import load
+from dashboard.settings import PASSWORD_ENV
 
 from .conftest import CUSTOM_VALUES
 from .render import HelmError, all_containers, containers, env_of, find, of_kind, render_chart, spark_pods
@@ -74,12 +75,13 @@ def case(request: pytest.FixtureRequest) -> tuple[list[dict], Auth]:
 
 
 def _secret_refs(obj: dict) -> list[dict[str, str]]:
-    """Every secretKeyRef in the env of an object's containers and Spark pods."""
+    """Every secretKeyRef in the env of an object's containers and Spark pods, but the dashboard
+    page's password (DASHBOARD_PASSWORD: no database role's, tests/k8s/test_wiring.py checks it)."""
     return [
         value["secretKeyRef"]
         for holder in [*all_containers(obj), *spark_pods(obj)]
-        for value in env_of(holder).values()
-        if isinstance(value, dict)
+        for name, value in env_of(holder).items()
+        if isinstance(value, dict) and name != PASSWORD_ENV
     ]
 
 

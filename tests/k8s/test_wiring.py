@@ -18,16 +18,18 @@ import yaml
 
 # The ticket contract and the settings classes are the source of truth the chart must match.
 from core.contract import TABLES, TOPIC
+from core.kafka import PASSWORD_ENV as KAFKA_PASSWORD_ENV
 from core.migrate import MigrateSettings
 from core.migrations import WRITER_PRIVILEGES
 from core.settings import load, setting_fields
 from dashboard.app import HEALTH_PATH
-from dashboard.settings import DashboardSettings
+from dashboard.settings import PASSWORD_ENV as DASHBOARD_PASSWORD_ENV
+from dashboard.settings import DashboardSettings, load_settings
 from jobs.settings import AggregationSettings, EnrichmentSettings
 from producer.settings import ProducerSettings, TopicSettings
 from scripts.ops import cluster_status
 
-from .conftest import external_bootstrap_servers
+from .conftest import SECURE_KAFKA_VALUES, external_bootstrap_servers
 from .render import (
     IMAGE_WORKDIR,
     NAMESPACE,
@@ -49,10 +51,12 @@ from .render import (
 # The tables the pipeline writes for its users (TABLES also names internal bookkeeping tables).
 OUTPUT_TABLES = {TABLES.tickets, TABLES.rejected, TABLES.aggregation}
 JOB_SETTINGS = {"enrichment": EnrichmentSettings, "aggregation": AggregationSettings}
-# Passwords are never settings (no flag, no settings field): libpq reads PGPASSWORD itself, and
-# core.migrate reads DATABASE_WRITER_PASSWORD and DATABASE_READER_PASSWORD from the environment.
-# The chart may set them only as secret references.
-PASSWORD_ENV = {"PGPASSWORD", "DATABASE_WRITER_PASSWORD", "DATABASE_READER_PASSWORD"}
+# Passwords are never settings (no flag, no settings field): libpq reads PGPASSWORD itself,
+# core.migrate reads DATABASE_WRITER_PASSWORD and DATABASE_READER_PASSWORD from the environment,
+# dashboard.settings.load_settings DASHBOARD_PASSWORD, core.kafka KAFKA_SASL_PASSWORD. The chart
+# may set them only as secret references.
+DATABASE_PASSWORD_ENV = {"PGPASSWORD", "DATABASE_WRITER_PASSWORD", "DATABASE_READER_PASSWORD"}
+PASSWORD_ENV = {*DATABASE_PASSWORD_ENV, DASHBOARD_PASSWORD_ENV, KAFKA_PASSWORD_ENV}
 HOST = re.compile(
     r"(?P<labels>[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)"
     r"\.svc\.cluster\.local(:(?P<port>\d+))?"
@@ -61,19 +65,29 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 # The env each application must get from the chart (its settings may declare more).
 PRODUCER_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "TOPIC_PARTITIONS", "PRODUCER_RATE",
-    "PRODUCER_COUNT", "METRICS_PORT",
+    "PRODUCER_COUNT", "METRICS_PORT", "BIND_HOST", "KAFKA_SECURITY_PROTOCOL",
 }  # fmt: skip
 TOPIC_JOB_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "TOPIC_PARTITIONS", "KAFKA_CONNECT_TIMEOUT_SECONDS",
+    "KAFKA_SECURITY_PROTOCOL",
 }  # fmt: skip
 DRIVER_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "DATABASE_URL", "PGPASSWORD", "CHECKPOINT_DIR",
-    "SPARK_UI_PORT", "TRIGGER_INTERVAL_SECONDS", "MAX_OFFSETS_PER_TRIGGER", "METRICS_PORT",
+    "SPARK_UI_PORT", "TRIGGER_INTERVAL_SECONDS", "MAX_OFFSETS_PER_TRIGGER", "METRICS_PORT", "BIND_HOST",
+    "KAFKA_SECURITY_PROTOCOL",
 }  # fmt: skip
 DASHBOARD_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "DATABASE_URL", "PGPASSWORD", "DASHBOARD_PORT",
-    "DASHBOARD_REFRESH_SECONDS", "DASHBOARD_SPARK_UI_URLS",
+    "DASHBOARD_REFRESH_SECONDS", "DASHBOARD_SPARK_UI_URLS", "BIND_HOST", "DASHBOARD_USER",
+    DASHBOARD_PASSWORD_ENV, "KAFKA_SECURITY_PROTOCOL",
 }  # fmt: skip
+# What a Kafka client gets on top with externalKafka.tls and externalKafka.sasl (the CA from a Secret).
+KAFKA_SECURITY_ENV = {
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CA_FILE",
+}
 UI_PORTS = {"enrichment": 4040, "aggregation": 4041}
 
 
@@ -422,7 +436,12 @@ def _declared_env(settings_class: type) -> set[str]:
 
 
 def _plain_env(holder: Mapping[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in env_of(holder).items() if isinstance(v, str)}
+    """The env as the program sees it in its pod: a secret reference stands for a value, and
+    the CA mounted from its Secret for a readable file here."""
+    env = {k: v if isinstance(v, str) else "from-the-secret" for k, v in env_of(holder).items()}
+    if "KAFKA_SSL_CA_FILE" in env:
+        env["KAFKA_SSL_CA_FILE"] = __file__
+    return env
 
 
 def _assert_passwords_are_secret_references(env: Mapping[str, Any], settings_class: type) -> None:
@@ -432,32 +451,60 @@ def _assert_passwords_are_secret_references(env: Mapping[str, Any], settings_cla
     assert not PASSWORD_ENV & _declared_env(settings_class)
 
 
+def test_should_bind_the_listeners_of_our_pods_to_every_interface_of_the_pod(rendered: list[dict]) -> None:
+    """BIND_HOST (loopback outside the chart) is 0.0.0.0 in the producer, the dashboard and
+    both drivers: the probes, Prometheus and the Services reach them on the pod's IP."""
+    envs = [
+        env_of(containers(find(rendered, "Deployment", "producer"))[0]),
+        env_of(containers(find(rendered, "Deployment", "dashboard"))[0]),
+        *(env_of(app["spec"]["driver"]) for app in of_kind(rendered, "SparkApplication")),
+    ]
+    assert [env["BIND_HOST"] for env in envs] == ["0.0.0.0"] * 4
+
+
+def test_should_give_the_dashboard_its_user_and_the_password_of_its_own_secret(
+    default_objects: list[dict], custom_objects: list[dict]
+) -> None:
+    """DASHBOARD_USER is dashboard.auth.username, DASHBOARD_PASSWORD a reference to the Secret
+    `dashboard` the chart generates, or to dashboard.auth.existingSecret and its key."""
+    for objects, user, ref in (
+        (default_objects, "admin", {"name": "dashboard", "key": "dashboard-password"}),
+        (custom_objects, "ops", {"name": "pipeline-db", "key": "dashboard-login"}),
+    ):
+        env = env_of(containers(find(objects, "Deployment", "dashboard"))[0])
+        assert env["DASHBOARD_USER"] == user
+        assert env[DASHBOARD_PASSWORD_ENV] == {"secretKeyRef": ref}
+    assert "dashboard-password" in find(default_objects, "Secret", "dashboard")["data"]
+    assert ("Secret", "dashboard") not in {(o["kind"], o["metadata"]["name"]) for o in custom_objects}
+
+
 def test_should_set_only_env_vars_the_applications_declare(rendered: list[dict]) -> None:
     """Every env var the chart sets is a setting of the program it runs, or a password
     (PASSWORD_ENV) given as a secret reference; the producer, the topic Job and the drivers get
     all of their Kubernetes interface."""
     producer = env_of(containers(find(rendered, "Deployment", "producer"))[0])
-    assert set(producer) == PRODUCER_ENV
-    assert set(producer) <= _declared_env(ProducerSettings)
+    assert set(producer) - KAFKA_SECURITY_ENV == PRODUCER_ENV
+    assert set(producer) - PASSWORD_ENV <= _declared_env(ProducerSettings)
     topic_job = env_of(containers(find(rendered, "Job", "kafka-topic"))[0])
-    assert set(topic_job) == TOPIC_JOB_ENV
-    assert set(topic_job) <= _declared_env(TopicSettings)
+    assert set(topic_job) - KAFKA_SECURITY_ENV == TOPIC_JOB_ENV
+    assert set(topic_job) - PASSWORD_ENV <= _declared_env(TopicSettings)
     migrate = env_of(containers(find(rendered, "Job", "postgresql-migrate"))[0])
     assert set(migrate) - PASSWORD_ENV <= _declared_env(MigrateSettings)
-    assert set(migrate) >= PASSWORD_ENV
+    assert set(migrate) >= DATABASE_PASSWORD_ENV
     _assert_passwords_are_secret_references(migrate, MigrateSettings)
     dashboard = env_of(containers(find(rendered, "Deployment", "dashboard"))[0])
-    assert set(dashboard) == DASHBOARD_ENV
+    assert set(dashboard) - KAFKA_SECURITY_ENV == DASHBOARD_ENV
     assert set(dashboard) - PASSWORD_ENV <= _declared_env(DashboardSettings)
     _assert_passwords_are_secret_references(dashboard, DashboardSettings)
     for app in of_kind(rendered, "SparkApplication"):
         driver = env_of(app["spec"]["driver"])
         settings_class = JOB_SETTINGS[app["metadata"]["name"]]
-        assert set(driver) == DRIVER_ENV
+        assert set(driver) - KAFKA_SECURITY_ENV == DRIVER_ENV
         assert set(driver) - PASSWORD_ENV <= _declared_env(settings_class)
         _assert_passwords_are_secret_references(driver, settings_class)
-        # The executors stage rows in PostgreSQL: they get the writer's password, nothing else.
-        assert set(env_of(app["spec"]["executor"])) == {"PGPASSWORD"}
+        # The executors stage rows in PostgreSQL and may read a refused record back from Kafka:
+        # they get the writer's password, and Kafka's with SASL, nothing else.
+        assert set(env_of(app["spec"]["executor"])) - {"KAFKA_SASL_PASSWORD"} == {"PGPASSWORD"}
         _assert_passwords_are_secret_references(env_of(app["spec"]["executor"]), settings_class)
 
 
@@ -486,9 +533,10 @@ def test_should_give_the_applications_values_their_settings_accept(rendered: lis
         assert settings.ui_port == UI_PORTS[name] == int(app["spec"]["sparkConf"]["spark.ui.port"])
         assert settings.checkpoint_dir == f"/checkpoints/{name}"
         assert settings.trigger_interval_seconds == values["spark"]["triggerIntervalSeconds"]
-    dashboard = load(
-        DashboardSettings, [], environ=_plain_env(containers(find(rendered, "Deployment", "dashboard"))[0])
-    )
+    # The dashboard listens on 0.0.0.0: it starts only with the user and password the chart gives.
+    dashboard_env = _plain_env(containers(find(rendered, "Deployment", "dashboard"))[0])
+    dashboard = load_settings([], environ={**dashboard_env, DASHBOARD_PASSWORD_ENV: "from-the-secret"})
+    assert dashboard.authenticates and dashboard.bind_host == "0.0.0.0"
     assert (dashboard.bootstrap_servers, dashboard.topic) == (producer.bootstrap_servers, producer.topic)
     assert dashboard.port == values["dashboard"]["port"]
     assert dashboard.spark_ui_urls.split(",") == [f"http://localhost:{UI_PORTS[name]}" for name in UI_PORTS]
@@ -734,3 +782,53 @@ def test_should_refuse_pod_monitors_and_service_monitors_at_once() -> None:
     refused = r"monitoring\.serviceMonitor\.enable and monitoring\.podMonitor\.enable"
     with pytest.raises(HelmError, match=refused):
         render_chart(both)
+
+
+def test_should_give_every_kafka_client_the_external_brokers_tls_and_sasl_from_secrets(
+    values_under_test: dict | None, rendered: list[dict]
+) -> None:
+    """With externalKafka.tls and .sasl, the producer, the topic Job, the dashboard, both drivers
+    and Console get SASL_SSL, the user, the password as a reference to its Secret, and the CA
+    mounted read-only from its Secret at KAFKA_SSL_CA_FILE; the executors get the password and
+    the CA. Otherwise every client gets PLAINTEXT and nothing more."""
+    secure = values_under_test is SECURE_KAFKA_VALUES
+    pods = [
+        containers(find(rendered, "Deployment", "producer"))[0],
+        containers(find(rendered, "Job", "kafka-topic"))[0],
+        containers(find(rendered, "Deployment", "dashboard"))[0],
+        *(app["spec"]["driver"] for app in of_kind(rendered, "SparkApplication")),
+    ]
+    password = {"secretKeyRef": {"name": "kafka-credentials", "key": "kafka-password"}}
+    for pod in pods:
+        env = env_of(pod)
+        if not secure:
+            assert env["KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT" and not KAFKA_SECURITY_ENV & set(env)
+            continue
+        assert {name: env[name] for name in ("KAFKA_SECURITY_PROTOCOL", *sorted(KAFKA_SECURITY_ENV))} == {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "ticket-pipeline",
+            "KAFKA_SASL_PASSWORD": password,
+            "KAFKA_SSL_CA_FILE": "/etc/kafka-ca/ca.pem",
+        }
+        assert {"name": "kafka-ca", "mountPath": "/etc/kafka-ca", "readOnly": True} in pod["volumeMounts"]
+    for app in of_kind(rendered, "SparkApplication"):
+        executor = app["spec"]["executor"]
+        assert (env_of(executor).get("KAFKA_SASL_PASSWORD") == password) is secure
+        assert any(m["name"] == "kafka-ca" for m in executor["volumeMounts"]) is secure
+        volumes = {v["name"]: v for v in app["spec"]["volumes"]}
+        assert ("kafka-ca" in volumes) is secure
+    if secure:
+        assert volumes["kafka-ca"]["secret"] == {
+            "secretName": "kafka-ca",
+            "items": [{"key": "ca.pem", "path": "ca.pem"}],
+        }
+        console = find(rendered, "Deployment", "console")
+        assert env_of(containers(console)[0])["KAFKA_SASL_PASSWORD"] == password
+        config = yaml.safe_load(find(rendered, "ConfigMap", "console")["data"]["config.yaml"])
+        assert config["kafka"]["tls"] == {"enabled": True, "caFilepath": "/etc/kafka-ca/ca.pem"}
+        assert config["kafka"]["sasl"] == {
+            "enabled": True,
+            "mechanism": "SCRAM-SHA-512",
+            "username": "ticket-pipeline",
+        }

@@ -194,8 +194,8 @@ def test_failed_deliveries_are_counted_not_acknowledged(tmp_path, monkeypatch, l
     monkeypatch.setattr(
         kafka_producer,
         "_producer_config",
-        lambda settings, on_delivery, original=kafka_producer._producer_config: dict(
-            original(settings, on_delivery), **{"message.timeout.ms": 1000, "log_level": 0}
+        lambda connection, settings, on_delivery, original=kafka_producer._producer_config: dict(
+            original(connection, settings, on_delivery), **{"message.timeout.ms": 1000, "log_level": 0}
         ),
     )
     argv = ["--bootstrap-servers", "127.0.0.1:1", "--rate", "0", "--count", "50"]

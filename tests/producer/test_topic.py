@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from core.contract import TOPIC_MAX_MESSAGE_BYTES
+from core.contract import TOPIC_CONFIG, TOPIC_MAX_MESSAGE_BYTES
 from core.settings import REPO_ROOT, setting_fields
 from producer.settings import ProducerSettings, TopicSettings
 
@@ -64,6 +64,7 @@ def test_reads_the_settings_the_producer_declares():
     topic_fields = {f.name: f for f in setting_fields(TopicSettings)}
     assert {f.metadata["env"] for f in topic_fields.values()} == {
         "KAFKA_BOOTSTRAP_SERVERS", "TICKETS_TOPIC", "TOPIC_PARTITIONS", "KAFKA_CONNECT_TIMEOUT_SECONDS",
+        "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SSL_CA_FILE",
     }  # fmt: skip
     producer_fields = {f.name: f for f in setting_fields(ProducerSettings)}
     for name, field in topic_fields.items():
@@ -88,14 +89,22 @@ def test_creates_a_missing_topic_with_the_wanted_partitions(kafka_broker, admin,
     assert partitions_of(admin, topic_name, 4) == 4
 
 
+def topic_config(admin: AdminClient, topic: str) -> dict[str, str]:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return {
+        name: entry.value for name, entry in admin.describe_configs([resource])[resource].result(30).items()
+    }
+
+
 def test_a_created_topic_admits_no_batch_larger_than_the_contract_says(kafka_broker, admin, topic_name):
     """max.message.bytes = TOPIC_MAX_MESSAGE_BYTES: the producer's batches fit, and a record
     above it is refused by the broker (MSG_SIZE_TOO_LARGE) instead of reaching the jobs."""
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "TICKETS_TOPIC": topic_name}
-    assert run_topic(env=env).returncode == 0
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic_name)
-    configs = admin.describe_configs([resource])[resource].result(30)
-    assert configs["max.message.bytes"].value == str(TOPIC_MAX_MESSAGE_BYTES)
+    run = run_topic(env=env)
+    assert run.returncode == 0, run.stderr
+    configs = topic_config(admin, topic_name)
+    assert {name: configs[name] for name in TOPIC_CONFIG} == TOPIC_CONFIG
+    assert configs["max.message.bytes"] == str(TOPIC_MAX_MESSAGE_BYTES)
     errors = []
     producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers, "linger.ms": 0})
     for size in (TOPIC_MAX_MESSAGE_BYTES - 1024, TOPIC_MAX_MESSAGE_BYTES + 1024):
@@ -113,6 +122,40 @@ def test_grows_an_existing_topic_from_3_to_6_partitions(kafka_broker, admin, top
     assert run.returncode == 0, run.stderr
     assert "has 6 partitions (wanted 6): grown from 3" in run.stderr
     assert partitions_of(admin, topic_name, 6) == 6
+
+
+def test_stamps_records_with_the_broker_time_on_an_existing_topic_that_kept_the_producers(
+    kafka_broker, admin, topic_name
+):
+    """A topic created with CreateTime is switched to LogAppendTime, with a warning: a record
+    then sent with a timestamp of 1970 gets the broker's time instead."""
+    config = {"message.timestamp.type": "CreateTime"}
+    admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1, config=config)])[
+        topic_name
+    ].result(30)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "TICKETS_TOPIC": topic_name}
+    run = run_topic(env=env)
+    assert run.returncode == 0, run.stderr
+    assert f"topic {topic_name} had message.timestamp.type=CreateTime: now LogAppendTime" in run.stderr
+    assert topic_config(admin, topic_name)["message.timestamp.type"] == "LogAppendTime"
+    assert "had message.timestamp.type" not in run_topic(env=env).stderr  # once is enough
+
+    before_ms = int(time.time() * 1000)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    producer.produce(topic_name, b"forged", timestamp=1_000)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers, "group.id": topic_name,
+                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer.subscribe([topic_name])
+    message = None
+    deadline = time.monotonic() + 30
+    while message is None and time.monotonic() < deadline:
+        message = consumer.poll(1)
+    consumer.close()
+    assert message is not None and message.error() is None
+    kind, stamp = message.timestamp()
+    assert kind == TIMESTAMP_LOG_APPEND_TIME
+    assert stamp >= before_ms - 1000
 
 
 def test_leaves_6_partitions_when_asked_for_3(kafka_broker, admin, topic_name):

@@ -98,7 +98,7 @@ def test_the_profile_reads_a_jobs_batches_and_phases_from_its_metrics():
     """batch_times and batch_phases read what a job's JobMetrics serve over HTTP: batches,
     valid rows, the seconds of the tasks and of the commit, and Spark's phases in milliseconds."""
     metrics = JobMetrics("enrichment")
-    url = serve_metrics(metrics.registry, free_port(), "enrichment")
+    url = serve_metrics(metrics.registry, free_port(), "enrichment", "127.0.0.1")
     for batch_id, (rows, tasks, commit) in enumerate(((10, 1.0, 0.5), (5, 0.2, 0.05))):
         metrics.batch_committed(
             BatchOutcome(

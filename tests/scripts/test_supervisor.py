@@ -64,3 +64,22 @@ def test_should_return_by_itself_once_every_process_has_finished(tmp_path, caplo
     supervisor.stop()
     assert all(s.finished and starts(s) == 1 for s in services)
     assert "every process finished its work" in caplog.text
+
+
+@pytest.mark.timeout(60)
+def test_should_show_a_services_control_characters_escaped(tmp_path) -> None:
+    """A line a service prints with ESC, CSI and a carriage return in it (a ticket's text quoted
+    in a log) reaches the terminal escaped, prefixed, on one line; tabs and backslashes stay.
+    The service's log file keeps the bytes as they were."""
+    code = r"print('x\x1b[2J\x9b1;1H\rforged \\ \tend', flush=True)"
+    service = python_service(tmp_path, "hostile", code)
+    out = io.StringIO()
+    supervisor = Supervisor([service], out=out)
+    supervisor.start()
+    try:
+        supervisor.run_until_stopped()
+    finally:
+        supervisor.stop()
+    assert "hostile | x\\x1b[2J\\x9b1;1H\\x0dforged \\ \tend\n" in out.getvalue()
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+    assert "x\x1b[2J\x9b1;1H\rforged \\ \tend".encode() in service.log_file.read_bytes()
