@@ -310,6 +310,40 @@ def test_should_run_both_spark_applications_under_the_charts_security_contexts(
                     assert context.get("capabilities", {}).get("drop") == ["ALL"], where
 
 
+def can_i(cluster: LocalCluster, account: str, verb: str, resource: str) -> bool:
+    """`kubectl auth can-i` as one of the chart's ServiceAccounts, in the release's namespace."""
+    answer = cluster.kubectl(
+        "auth", "can-i", verb, resource, "--namespace", NAMESPACE,
+        "--as", f"system:serviceaccount:{NAMESPACE}:{account}", check=False,
+    )  # fmt: skip
+    return answer.strip() == "yes"
+
+
+def test_should_let_the_drivers_manage_their_executors_and_nothing_more(cluster: LocalCluster) -> None:
+    """The running drivers' ServiceAccount may create, watch and delete pods and ConfigMaps, and
+    may not read a Secret (the owner's password), touch a PVC or a Service, or update or patch
+    a pod; the executors' may do nothing, and no token is mounted in their pods."""
+    for app in SPARK_APPLICATIONS:
+        for role, account in (("driver", "spark-driver"), ("executor", "spark-executor")):
+            for pod in cluster.live_pods(f"spark-app-name={app},spark-role={role}"):
+                assert pod["spec"]["serviceAccountName"] == account, pod["metadata"]["name"]
+                if role == "executor":
+                    mounts = [
+                        m["mountPath"] for c in pod["spec"]["containers"] for m in c.get("volumeMounts", [])
+                    ]
+                    assert not any("serviceaccount" in path for path in mounts), mounts
+    allowed = {
+        (verb, resource) for verb in ("create", "delete", "watch") for resource in ("pods", "configmaps")
+    }
+    refused = {
+        ("get", "secrets"), ("list", "secrets"), ("patch", "pods"), ("update", "pods"),
+        ("create", "persistentvolumeclaims"), ("delete", "persistentvolumeclaims"),
+        ("patch", "services"), ("create", "pods/exec"),
+    }  # fmt: skip
+    assert {(v, r) for v, r in allowed | refused if can_i(cluster, "spark-driver", v, r)} == allowed
+    assert not any(can_i(cluster, "spark-executor", v, r) for v, r in allowed | refused)
+
+
 def test_should_store_tickets_with_their_team_and_count_them_exactly(
     cluster: LocalCluster, phases: Phases
 ) -> None:

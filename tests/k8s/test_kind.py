@@ -43,8 +43,9 @@ def test_should_install_the_operator_with_the_webhook_for_the_release_namespace(
     values = yaml.safe_load((K8S / "spark-operator-values.yaml").read_text())
     assert values["webhook"]["enable"] is True
     assert NAMESPACE in values["spark"]["jobNamespaces"]
-    assert values["spark"]["serviceAccount"]["create"] is True
-    # Release `spark-operator` gives the service account `spark-operator-spark`.
+    # The drivers run as the chart's own ServiceAccount: the operator's broad one is not made.
+    assert values["spark"]["serviceAccount"]["create"] is False
+    assert values["spark"]["rbac"]["create"] is False
     kind_up = (REPO_ROOT / "scripts" / "ops" / "kind_up.sh").read_text()
     assert "bash scripts/ops/install_spark_operator.sh" in kind_up
     script = (REPO_ROOT / "scripts" / "ops" / "install_spark_operator.sh").read_text()
@@ -52,7 +53,7 @@ def test_should_install_the_operator_with_the_webhook_for_the_release_namespace(
     assert "helm repo" not in script
     assert 'values=(--values "$KIND_SPARK_OPERATOR_VALUES")' in script
     chart_values = yaml.safe_load((REPO_ROOT / "charts" / "values.yaml").read_text())
-    assert chart_values["spark"]["serviceAccount"] == "spark-operator-spark"
+    assert chart_values["spark"]["serviceAccount"] == ""
 
 
 def test_should_let_the_operator_manage_the_network_policies_of_spark_42_in_each_job_namespace() -> None:

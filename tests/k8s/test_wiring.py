@@ -546,14 +546,16 @@ def test_should_give_the_applications_values_their_settings_accept(rendered: lis
 
 
 def test_should_run_each_spark_job_as_a_never_ending_stream(rendered: list[dict]) -> None:
-    """Python apps in cluster mode, restarted Always with backoff, as the operator's SA."""
+    """Python apps in cluster mode, restarted Always with backoff; the drivers as the chart's
+    spark-driver (or spark.serviceAccount), the executors as spark-executor."""
     for app in of_kind(rendered, "SparkApplication"):
         spec = app["spec"]
         assert (spec["type"], spec["mode"]) == ("Python", "cluster")
         assert spec["restartPolicy"]["type"] == "Always"
         assert spec["restartPolicy"]["onFailureRetryInterval"] >= 1
         assert spec["restartPolicy"]["onSubmissionFailureRetryInterval"] >= 1
-        assert spec["driver"]["serviceAccount"] == "spark-operator-spark"
+        assert spec["driver"]["serviceAccount"] == "spark-driver"
+        assert spec["executor"]["serviceAccount"] == "spark-executor"
         for pod in (spec["driver"], spec["executor"]):
             assert pod["cores"] >= 1 and pod["coreLimit"] and pod["coreRequest"]
             assert re.fullmatch(r"\d+[kmgt]", pod["memory"])
@@ -832,3 +834,30 @@ def test_should_give_every_kafka_client_the_external_brokers_tls_and_sasl_from_s
             "mechanism": "SCRAM-SHA-512",
             "username": "ticket-pipeline",
         }
+
+
+def test_should_give_the_drivers_only_what_spark_needs_and_the_executors_no_token(
+    rendered: list[dict],
+) -> None:
+    """The drivers' Role: pods and configmaps, to create, see and delete their executors; no
+    Secret, no PVC, no update or patch. The executors' ServiceAccount mounts no token."""
+    role = find(rendered, "Role", "spark-driver")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["pods", "configmaps"],
+            "verbs": ["get", "list", "watch", "create", "delete", "deletecollection"],
+        }
+    ]
+    binding = find(rendered, "RoleBinding", "spark-driver")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "spark-driver",
+    }
+    assert [(s["kind"], s["name"]) for s in binding["subjects"]] == [("ServiceAccount", "spark-driver")]
+    assert "automountServiceAccountToken" not in find(rendered, "ServiceAccount", "spark-driver")
+    assert find(rendered, "ServiceAccount", "spark-executor")["automountServiceAccountToken"] is False
+    # No other Role of ours grants anything on Secrets.
+    for other in of_kind(rendered, "Role"):
+        assert all("secrets" not in rule["resources"] for rule in other["rules"]), other["metadata"]["name"]
