@@ -13,6 +13,7 @@ outside `make cluster-test` (opt-in: it takes many minutes).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ from core.scrape import scrape, value
 from core.settings import REPO_ROOT
 from dashboard.app import HEALTH_PATH
 from scripts.ops.cluster_status import SPARK_APPLICATIONS, Cluster, wait_until_running
-from tests.dashboard.page import BROWSER_MISSING, check_page, headless_chromium
+from tests.dashboard.page import BROWSER_MISSING, basic_auth, check_page, headless_chromium
 from tests.docs_text import tear_down_commands
 from tests.k8s.validation import make_variable
 
@@ -569,7 +570,12 @@ def test_should_show_what_postgresql_holds_on_the_dashboard_through_port_forward
             poll_seconds=2,
         )
         assert status == 200, body
-        with headless_chromium() as driver:
+        # The pod listens on 0.0.0.0: the page asks for the login of the Secret `dashboard`.
+        assert http_get(f"http://127.0.0.1:{local_port}/")[0] == 401
+        password = base64.b64decode(
+            cluster.kubectl("get", "secret", "dashboard", "-o", "jsonpath={.data.dashboard-password}")
+        ).decode()
+        with headless_chromium(basic_auth("admin", password)) as driver:
             check_page(
                 driver,
                 f"http://127.0.0.1:{local_port}/",

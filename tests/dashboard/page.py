@@ -37,8 +37,9 @@ CONVERGE_SECONDS = 60
 
 
 @contextlib.contextmanager
-def headless_chromium() -> Iterator:
-    """A selenium driver of a headless chromium, quit on exit."""
+def headless_chromium(headers: dict[str, str] | None = None) -> Iterator:
+    """A selenium driver of a headless chromium, quit on exit; every request it makes carries
+    `headers` (basic_auth's, for a page that asks for a login)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -48,6 +49,9 @@ def headless_chromium() -> Iterator:
         options.add_argument(argument)
     options.binary_location = CHROMIUM
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    if headers:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
     try:
         yield driver
     finally:

@@ -168,10 +168,10 @@ def test_should_keep_the_passwords_of_the_secret_on_an_upgrade(tmp_path: Path) -
 def test_should_generate_the_dashboard_password_once_and_keep_it(
     default_objects: list[dict], tmp_path: Path
 ) -> None:
-    """Should generate a random password in the Secret `dashboard`, kept on `helm uninstall`,
-    and keep the one the Secret holds on an upgrade."""
+    """Should generate a random password in the Secret `dashboard`, deleted by `helm uninstall`
+    (no volume depends on it), and keep the one the Secret holds on an upgrade."""
     secret = find(default_objects, "Secret", "dashboard")
-    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert "helm.sh/resource-policy" not in secret["metadata"].get("annotations", {})
     assert set(secret["data"]) == {"dashboard-password"}
     assert re.fullmatch(r"[A-Za-z0-9]{32}", base64.b64decode(secret["data"]["dashboard-password"]).decode())
     existing = {"dashboard-password": _b64("page-secret")}
