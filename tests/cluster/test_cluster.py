@@ -313,8 +313,10 @@ def test_should_run_both_spark_applications_under_the_charts_security_contexts(
 
 def can_i(cluster: LocalCluster, account: str, verb: str, resource: str) -> bool:
     """`kubectl auth can-i` as one of the chart's ServiceAccounts, in the release's namespace."""
+    # "pods/exec" would read as the pod named exec: a subresource has its own flag.
+    resource, _, subresource = resource.partition("/")
     answer = cluster.kubectl(
-        "auth", "can-i", verb, resource, "--namespace", NAMESPACE,
+        "auth", "can-i", verb, resource, f"--subresource={subresource}", "--namespace", NAMESPACE,
         "--as", f"system:serviceaccount:{NAMESPACE}:{account}", check=False,
     )  # fmt: skip
     return answer.strip() == "yes"
