@@ -14,6 +14,7 @@ from psycopg2 import sql
 from core.settings import DatabaseSettings, mask_url
 
 __all__ = [
+    "LIBPQ_TLS_ENV",
     "STATEMENT_TIMEOUT_SECONDS",
     "DatabaseUnavailable",
     "connect",
@@ -29,6 +30,13 @@ logger = logging.getLogger(__name__)
 # A statement blocked longer than this is cancelled (SQLSTATE 57014, an OperationalError the
 # jobs retry until DATABASE_RETRY_SECONDS) instead of waiting for ever; the setting's default.
 STATEMENT_TIMEOUT_SECONDS: float = DatabaseSettings.statement_timeout_seconds
+
+
+# libpq's own environment variables for TLS and authentication, read by every libpq client
+# (psycopg2, psql, pg_isready) by itself: sslmode, the CA file, and the only authentication
+# methods the client accepts. The chart sets them on every PostgreSQL client; outside it, set
+# them, or the same keywords in DATABASE_URL's query (`?sslmode=verify-full&...`).
+LIBPQ_TLS_ENV: frozenset[str] = frozenset({"PGSSLMODE", "PGSSLROOTCERT", "PGREQUIREAUTH"})
 
 
 class DatabaseUnavailable(RuntimeError):

@@ -3,6 +3,12 @@
 Each test gets its own topic and its own database, so tests stay independent.
 Nothing is mocked: the broker is Apache Kafka (KRaft) from .local/jars/kafka, the
 database a private PostgreSQL from the system binaries, Spark runs in local mode.
+
+The broker has one client listener, SASL_SSL (TLS with a CA of its own, a SCRAM-SHA-512
+user), as a production broker should: every client of a test talks to it so. Tests build
+their clients from `kafka_connection` (`core.kafka.client_config`, `admin_client`,
+`spark_options`, `kafka_flags`), and give a program they start `kafka_env`, as a user's
+environment would.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
+from core.kafka import KafkaConnection, admin_client
 from core.migrations import apply_migrations, grant_reader, grant_writer
 from core.postgres import connect
 from core.settings import LOCAL_DIR
@@ -36,7 +43,17 @@ SPARK_JARS = LOCAL_DIR / "jars" / "spark"
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory) -> Iterator[KafkaBroker]:
-    """A real single-node Kafka broker for the whole test session."""
+    """A real single-node Kafka broker for the whole test session, whose only client listener
+    is SASL_SSL.
+
+    While it runs, its client environment (`KafkaBroker.client_env`: the bootstrap servers,
+    SASL_SSL, the user and its password, the CA file) is in os.environ, as a user's would be:
+    the programs a test runs in-process build their connection from it
+    (`KafkaConnection.from_settings` reads the password there), Spark's executors read the
+    password from the environment the session fixture `spark` starts with, and a program a
+    test starts inherits it. A test on a broker of its own gives its programs that broker's
+    `client_env()`, which sets every one of these variables.
+    """
     if not any(KAFKA_JARS.glob("kafka_*.jar")):
         pytest.fail(f"no broker jars in {KAFKA_JARS}: run `make test` (it resolves them)")
     broker = KafkaBroker(
@@ -45,10 +62,45 @@ def kafka_broker(tmp_path_factory) -> Iterator[KafkaBroker]:
         port=free_port(),
         controller_port=free_port(),
         heap="512m",
+        secure=True,
     )
     broker.start()
+    env = broker.client_env()
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     yield broker
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_connection(kafka_broker) -> KafkaConnection:
+    """How a client reaches the session's broker: SASL_SSL, as the pipeline's user."""
+    return kafka_broker.connection()
+
+
+@pytest.fixture(scope="session")
+def kafka_env(kafka_broker) -> dict[str, str]:
+    """The environment that makes a program of the pipeline a client of the session's broker
+    (KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL, the SASL user and password, the CA)."""
+    return kafka_broker.client_env()
+
+
+def kafka_flags(connection: KafkaConnection) -> list[str]:
+    """The command-line flags of a program of the pipeline for `connection`; SASL's password
+    is no flag: it goes in the environment (KAFKA_SASL_PASSWORD)."""
+    flags = ["--bootstrap-servers", connection.bootstrap_servers]
+    flags += ["--kafka-security-protocol", connection.security_protocol]
+    if connection.uses_sasl:
+        flags += ["--kafka-sasl-mechanism", connection.sasl_mechanism]
+        flags += ["--kafka-sasl-username", connection.sasl_username]
+    if connection.ssl_ca_file:
+        flags += ["--kafka-ssl-ca-file", connection.ssl_ca_file]
+    return flags
 
 
 @pytest.fixture(scope="session")
@@ -69,21 +121,21 @@ def postgres_server(tmp_path_factory) -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def topic(kafka_broker) -> str:
+def topic(kafka_connection) -> str:
     """A fresh topic with 3 partitions, configured as the topic Job creates it (TOPIC_CONFIG:
     the broker's append time is each record's timestamp)."""
     name = f"tickets_{uuid.uuid4().hex[:10]}"
-    assert ensure_topic(AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers}), name, 3, 30)
+    assert ensure_topic(admin_client(kafka_connection), name, 3, 30)
     return name
 
 
 @pytest.fixture
-def create_time_topic(kafka_broker) -> str:
+def create_time_topic(kafka_connection) -> str:
     """A fresh topic with 3 partitions whose records keep their producer's timestamp
     (CreateTime), as a topic of the user's broker may: the tests that order copies of a
     ticket by timestamps of their own choosing need it."""
     name = f"tickets_{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    admin = admin_client(kafka_connection)
     config = {"message.timestamp.type": "CreateTime"}
     admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1, config=config)])[name].result(
         30
@@ -118,10 +170,11 @@ def reader_url(database_url, postgres_server) -> str:
 
 
 @pytest.fixture(scope="session")
-def spark(postgres_server):
+def spark(postgres_server, kafka_broker):
     """A local Spark session with the Kafka connector, shared by the session's tests. Its
     Python workers, where the jobs' sinks write, inherit the JVM's environment as it is at
-    start: PostgreSQL's password file must be set by then."""
+    start: PostgreSQL's password file and the broker's client environment (SASL's password,
+    with which the executors read a refused record back) must be set by then."""
     from pyspark.sql import SparkSession
 
     jars = sorted(SPARK_JARS.glob("*.jar"))

@@ -42,7 +42,13 @@ def embedded_run(work_dir: Path, **env: str) -> Iterator[EmbeddedRun]:
     what it made outside `work_dir` (PostgreSQL's files, relocated when user postgres cannot
     enter the folder), as `make clean-data` does."""
     kafka_port, postgres_port, data_dir = free_port(), free_port(), work_dir / "run"
-    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE")}
+    # Neither the session's database nor its broker (tests/conftest.py exports the latter's
+    # KAFKA_* settings): make run's programs are clients of its own.
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE") and not k.startswith("KAFKA_")
+    }
     environ.update(SPARK_DRIVER_MEMORY="512m", **env)
     output = work_dir / "run.log"
     with output.open("w") as log:

@@ -26,6 +26,10 @@ before the offsets are committed.
 
     python -m scripts.bench.quix_consumer --bootstrap-servers H:P --topic T --database-url URL
 
+It talks to the broker as every client of the pipeline does: TLS and SASL from the
+KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_CA_FILE settings of its environment
+(core.kafka), plaintext by default.
+
 It connects as the database's owner: the sink's setup runs CREATE SCHEMA IF NOT EXISTS,
 which the jobs' writer role may not (it has no CREATE on the database).
 
@@ -42,9 +46,12 @@ from datetime import UTC, datetime
 
 from psycopg2.extensions import parse_dsn
 from quixstreams import Application, message_context
+from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.sinks.community.postgresql import PostgreSQLSink
 
 from core.contract import TABLES
+from core.kafka import KafkaConnection
+from core.settings import KafkaSettings, SettingError, load
 from scripts.bench.ticket_rows import stored_row
 
 __all__ = ["main", "tickets_sink"]
@@ -83,9 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         "--consumer-group", default=f"bench-quix-{uuid.uuid4().hex[:8]}", help="default: a new one"
     )
     args = parser.parse_args(argv)
+    try:
+        settings = load(KafkaSettings, ["--bootstrap-servers", args.bootstrap_servers, "--topic", args.topic])
+        kafka = KafkaConnection.from_settings(settings)
+    except SettingError as e:
+        print(f"quix_consumer: {e}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="quix-state-") as state_dir:
         app = Application(
-            broker_address=args.bootstrap_servers,
+            broker_address=ConnectionConfig.from_librdkafka_dict(kafka.librdkafka()),
             consumer_group=args.consumer_group,
             auto_offset_reset="earliest",
             # Stateless: nothing is kept there, but quixstreams would create ./state otherwise.

@@ -53,9 +53,15 @@ class BenchStack:
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment for the processes under test: both roles' passwords via PGPASSFILE."""
-        env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "DATABASE_URL")}
+        """Environment for the processes under test: both roles' passwords via PGPASSFILE, and
+        the bench's broker (its client environment, none of the caller's KAFKA_* settings)."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("PGPASSWORD", "DATABASE_URL") and not k.startswith("KAFKA_")
+        }
         env["PGPASSFILE"] = str(self.postgres.pgpass_file)
+        env.update(self.broker.client_env())
         return env
 
     def database(self, name: str) -> tuple[str, str]:

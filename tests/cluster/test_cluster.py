@@ -14,6 +14,7 @@ outside `make cluster-test` (opt-in: it takes many minutes).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ import shlex
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from dashboard.app import HEALTH_PATH
 from scripts.ops.cluster_status import SPARK_APPLICATIONS, Cluster, wait_until_running
 from tests.dashboard.page import BROWSER_MISSING, basic_auth, check_page, headless_chromium
 from tests.docs_text import tear_down_commands
+from tests.k8s.network_policy import selector_matches
 from tests.k8s.validation import make_variable
 
 from .localcluster import LocalCluster, default_lc, wait_for, why_localcluster_cannot_run
@@ -347,6 +350,101 @@ def test_should_let_the_drivers_manage_their_executors_and_nothing_more(cluster:
     assert not any(can_i(cluster, "spark-executor", v, r) for v, r in allowed | refused)
 
 
+# The drivers' ValidatingAdmissionPolicy (charts/templates/spark/admission-policy.yaml) and the
+# start of the message of each of its rules that these checks break.
+ADMISSION_POLICY = f"{RELEASE}-{NAMESPACE}-spark-driver-pods"
+SECRET_RULE = "a pod of the Spark driver reads of Secrets only what the executors need"
+VOLUME_RULE = "a pod of the Spark driver mounts only emptyDir, configMap, downwardAPI, projected and secret"
+ACCOUNT_RULE = "a pod of the Spark driver runs as the executors' ServiceAccount spark-executor"
+
+
+def create_dry_run(cluster: LocalCluster, pod: dict, directory: Path, account: str | None = None) -> str:
+    """`kubectl create --dry-run=server` of `pod`, as the chart's ServiceAccount `account` (as the
+    cluster's admin when None): authorization and every admission step run, the policy's
+    included, and nothing is stored. Its output; RuntimeError with kubectl's message when refused."""
+    manifest = directory / f"{pod['metadata']['name']}.json"
+    manifest.write_text(json.dumps(pod), encoding="utf-8")
+    identity = ["--as", f"system:serviceaccount:{NAMESPACE}:{account}"] if account else []
+    return cluster.kubectl(
+        "create", "--dry-run=server", "-f", str(manifest), "--namespace", NAMESPACE, *identity
+    )
+
+
+def executor_copy(cluster: LocalCluster) -> dict:
+    """A new pod with the spec of a running executor, as its driver created it: without the node
+    the scheduler chose, the driver's ownership and Spark's labels (the operator's webhook would
+    add its env and volumes a second time)."""
+    running = wait_for(
+        "a running enrichment executor",
+        lambda: [
+            p for p in cluster.live_pods("spark-app-name=enrichment,spark-role=executor")
+            if p["status"]["phase"] == "Running"
+        ],
+        timeout_seconds=300,
+    )  # fmt: skip
+    spec = copy.deepcopy(running[0]["spec"])
+    for filled_in in ("nodeName", "priority", "preemptionPolicy", "serviceAccount"):
+        spec.pop(filled_in, None)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"policy-check-{uuid.uuid4().hex[:8]}", "labels": {"app": "policy-check"}},
+        "spec": spec,
+    }
+
+
+def test_should_deny_the_drivers_a_pod_that_reads_the_owners_secret(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """As the drivers' ServiceAccount, which RBAC lets create any pod: a copy of a running
+    executor is admitted; the same pod with the PostgreSQL Secret (which holds the owner's
+    password) as a volume, or with the owner's key as an env var, with the node's disk, or
+    running as the driver's account is denied by the chart's ValidatingAdmissionPolicy, with
+    the message of the rule it breaks. The cluster's admin may create the pod with the volume:
+    the policy checks the drivers only."""
+    policy = cluster.get("validatingadmissionpolicy", ADMISSION_POLICY)
+    messages = [v["message"] for v in policy["spec"]["validations"]]
+    for rule in (SECRET_RULE, VOLUME_RULE, ACCOUNT_RULE):
+        assert any(m.startswith(rule) for m in messages), (rule, messages)
+    secret = cluster.get("secret", "postgresql")
+    owner_key = "password"
+    assert owner_key in secret["data"]
+
+    executor = executor_copy(cluster)
+    assert "created (server dry run)" in create_dry_run(cluster, executor, tmp_path, "spark-driver")
+
+    def secret_volume(spec: dict) -> None:
+        spec["volumes"].append({"name": "stolen", "secret": {"secretName": "postgresql"}})
+        spec["containers"][0]["volumeMounts"].append({"name": "stolen", "mountPath": "/stolen"})
+
+    def owner_env(spec: dict) -> None:
+        owner = {"name": "STOLEN", "valueFrom": {"secretKeyRef": {"name": "postgresql", "key": owner_key}}}
+        spec["containers"][0]["env"].append(owner)
+
+    def host_path(spec: dict) -> None:
+        spec["volumes"].append({"name": "node", "hostPath": {"path": "/"}})
+
+    def driver_account(spec: dict) -> None:
+        spec["serviceAccountName"] = "spark-driver"
+
+    for change, rule in (
+        (secret_volume, SECRET_RULE),
+        (owner_env, SECRET_RULE),
+        (host_path, VOLUME_RULE),
+        (driver_account, ACCOUNT_RULE),
+    ):
+        forged = copy.deepcopy(executor)
+        change(forged["spec"])
+        with pytest.raises(RuntimeError) as denied:
+            create_dry_run(cluster, forged, tmp_path, "spark-driver")
+        refusal = str(denied.value)
+        assert f"ValidatingAdmissionPolicy '{ADMISSION_POLICY}'" in refusal, (change.__name__, refusal)
+        assert any(m in refusal for m in messages if m.startswith(rule)), (change.__name__, refusal)
+    stealing = copy.deepcopy(executor)
+    secret_volume(stealing["spec"])
+    assert "created (server dry run)" in create_dry_run(cluster, stealing, tmp_path)
+
+
 def test_should_store_tickets_with_their_team_and_count_them_exactly(
     cluster: LocalCluster, phases: Phases
 ) -> None:
@@ -370,6 +468,63 @@ def test_should_store_tickets_with_their_team_and_count_them_exactly(
     with phases.timed("until the aggregation equals the GROUP BY"):
         wait_for("tickets_aggregation = GROUP BY of tickets", drained, timeout_seconds=300, poll_seconds=5)
     pipeline.scale_producer(1)
+
+
+def postgresql_pod_shell(cluster: LocalCluster, script: str) -> tuple[int, str]:
+    """Run `script` with sh in the PostgreSQL container; its exit code and its output."""
+    done = cluster.run(
+        "sh", "-c",
+        f"kubectl exec -n {NAMESPACE} postgresql-0 -c postgresql -- sh -c {shlex.quote(script)} 2>&1;"
+        " echo \"exit=$?\"",
+    )  # fmt: skip
+    output, _, code = done.rstrip().rpartition("exit=")
+    return int(code), output
+
+
+def test_should_reach_postgresql_over_tls_only(cluster: LocalCluster) -> None:
+    """Every client connection that PostgreSQL holds is encrypted, the jobs' writer role among
+    them (their sslmode is verify-full: they checked the generated certificate and its name);
+    a connection without TLS is refused with the right password, and a client that trusts
+    another CA refuses the server."""
+    pipeline = Cluster(NAMESPACE)
+    query = (
+        "SELECT a.usename, bool_and(s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
+        " WHERE a.client_addr IS NOT NULL AND a.usename IS NOT NULL GROUP BY a.usename"
+    )
+    users = wait_for(
+        "a connection of the jobs' writer role",
+        lambda: (rows := dict(psql_rows(pipeline, query))).get("tickets_writer") is not None and rows,
+        timeout_seconds=120,
+    )
+    assert set(users.values()) == {"t"}, users
+
+    def owner_psql(conninfo: str) -> str:
+        return (
+            'PGPASSWORD="$POSTGRES_PASSWORD" psql -X -Atc "SELECT 1"'
+            f' "user=$POSTGRES_USER dbname=$POSTGRES_DB {conninfo}"'
+        )
+
+    code, output = postgresql_pod_shell(cluster, owner_psql("host=127.0.0.1 sslmode=disable"))
+    assert code != 0 and "no encryption" in output, output
+    # The server's own certificate is no CA: a client trusting it alone cannot verify the chain.
+    service = f"postgresql.{NAMESPACE}.svc.cluster.local"
+    untrusting = f"host={service} sslmode=verify-full sslrootcert=/etc/postgresql/tls/tls.crt"
+    code, output = postgresql_pod_shell(cluster, owner_psql(untrusting))
+    assert code != 0 and "certificate verify failed" in output, output
+    print(f"\nPostgreSQL connections by role, all over TLS: {sorted(users)}")
+
+
+def test_should_own_the_database_by_a_role_without_superuser(cluster: LocalCluster) -> None:
+    """The chart's init script made the owner `tickets` with CREATEROLE and without SUPERUSER,
+    and the migrate Job, as that owner, made the writer and the reader, neither of which may
+    create roles."""
+    query = (
+        "SELECT rolname, rolsuper, rolcreaterole FROM pg_roles"
+        " WHERE rolname IN ('tickets', 'tickets_writer', 'tickets_reader') ORDER BY rolname"
+    )
+    assert psql_rows(Cluster(NAMESPACE), query) == [
+        ("tickets", "f", "t"), ("tickets_reader", "f", "f"), ("tickets_writer", "f", "f"),
+    ]  # fmt: skip
 
 
 def test_should_produce_about_three_times_faster_with_three_producers(
@@ -399,6 +554,52 @@ def test_should_pass_helm_test_and_make_status(cluster: LocalCluster) -> None:
     for app in SPARK_APPLICATIONS:
         assert f"{app:<12} RUNNING" in status, status
     assert "replicas ready" in status and "tickets" in status, status
+
+
+# Policies of the release whose pods have ended by now: the hook Jobs' (deleted once they
+# succeed) and the helm test's (Succeeded).
+_POLICIES_OF_ENDED_PODS = {"kafka-topic", "postgresql-migrate", "test"}
+
+
+def test_should_install_the_charts_network_policies_over_the_running_pipeline(cluster: LocalCluster) -> None:
+    """The release's NetworkPolicies (networkPolicy.enable, on by default) are in the cluster as
+    the chart renders them, and they select the live pods they are written for: the default deny
+    and the DNS policy every pod of the release, each other policy its own component's pods
+    (the Spark roles apart), and every pod of the release is selected by its own policy too. The
+    checks before this one ran the whole flow with them installed. localcluster's bridge CNI does
+    not enforce NetworkPolicies: this proves them admitted and aimed, not enforced; what they
+    allow and deny is proved offline by tests/k8s/test_network_policies.py."""
+    manifest = yaml.safe_load_all(cluster.helm("get", "manifest", RELEASE, "--namespace", NAMESPACE))
+    rendered = {o["metadata"]["name"]: o for o in manifest if o and o["kind"] == "NetworkPolicy"}
+    live = {o["metadata"]["name"]: o for o in cluster.get("networkpolicy")["items"]}
+    assert {"default-deny", "dns", "producer", "postgresql", "enrichment-driver"} <= set(rendered)
+    assert set(rendered) <= set(live), sorted(set(rendered) - set(live))
+    for name, policy in rendered.items():
+        assert live[name]["spec"]["podSelector"] == policy["spec"]["podSelector"], name
+    pods = {
+        p["metadata"]["name"]: p["metadata"].get("labels", {})
+        for p in cluster.live_pods(f"app.kubernetes.io/instance={RELEASE}")
+    }
+    selected = {
+        name: sorted(
+            pod for pod, labels in pods.items() if selector_matches(policy["spec"]["podSelector"], labels)
+        )
+        for name, policy in rendered.items()
+    }
+    print("\nNetworkPolicies and the live pods they select (not enforced by localcluster's bridge CNI):")
+    for name, names in selected.items():
+        print(f"  {name:<22} {', '.join(names) or '(none live)'}")
+    assert selected["default-deny"] == selected["dns"] == sorted(pods)
+    for name, names in selected.items():
+        assert names or name in _POLICIES_OF_ENDED_PODS, f"NetworkPolicy {name} selects no live pod"
+    for role in ("driver", "executor"):
+        for app in SPARK_APPLICATIONS:
+            assert selected[f"{app}-{role}"] == sorted(
+                pod for pod, labels in pods.items()
+                if labels.get("spark-role") == role and labels.get("spark-app-name") == app
+            ), (app, role)  # fmt: skip
+    unselected = [pod for pod in pods if sum(pod in names for names in selected.values()) < 3]
+    assert unselected == [], "pods with no policy of their own besides default-deny and dns"
 
 
 def test_should_answer_on_each_spark_ui_through_port_forward(cluster: LocalCluster) -> None:

@@ -17,17 +17,29 @@ from core.kafka import (
 )
 from core.settings import SettingError, load
 from producer.settings import TopicSettings
+from scripts.embedded.kafka_broker import CLIENT_USER
 from scripts.embedded.ports import free_port
 
 
-def test_every_client_configuration_carries_the_bootstrap_servers(kafka_broker, topic):
-    """librdkafka clients and Spark's source get the same bootstrap servers (in plaintext), and a consumer
-    built from client_config, with its own keys, reaches the broker through them."""
-    bootstrap = kafka_broker.bootstrap_servers
-    config = client_config(bootstrap, {"group.id": "test-core-kafka", "log_level": 0})
-    plaintext = {"bootstrap.servers": bootstrap, "security.protocol": "PLAINTEXT"}
-    assert config == {**plaintext, "group.id": "test-core-kafka", "log_level": 0}
-    assert spark_options(bootstrap) == {f"kafka.{key}": value for key, value in plaintext.items()}
+def test_a_plain_bootstrap_string_is_a_plaintext_connection():
+    """A "host:port" string gives librdkafka clients and Spark's source the same bootstrap
+    servers, in plaintext."""
+    config = client_config("b:9092", {"group.id": "g"})
+    plaintext = {"bootstrap.servers": "b:9092", "security.protocol": "PLAINTEXT"}
+    assert config == {**plaintext, "group.id": "g"}
+    assert spark_options("b:9092") == {f"kafka.{key}": value for key, value in plaintext.items()}
+
+
+def test_a_client_of_client_config_reaches_the_sasl_ssl_broker(kafka_broker, kafka_connection, topic):
+    """A consumer built from client_config, with its own keys, reaches the session's broker
+    over SASL_SSL: the broker's user and password, its CA."""
+    config = client_config(kafka_connection, {"group.id": "test-core-kafka", "log_level": 0})
+    assert config == {
+        "bootstrap.servers": kafka_broker.bootstrap_servers, "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": CLIENT_USER,
+        "sasl.password": kafka_connection.sasl_password, "ssl.ca.location": kafka_connection.ssl_ca_file,
+        "group.id": "test-core-kafka", "log_level": 0,
+    }  # fmt: skip
     consumer = Consumer(config)
     try:
         assert topic in consumer.list_topics(timeout=10).topics
@@ -35,12 +47,19 @@ def test_every_client_configuration_carries_the_bootstrap_servers(kafka_broker, 
         consumer.close()
 
 
-def test_the_wait_returns_the_metadata_once_the_broker_answers(kafka_broker):
+def test_the_wait_returns_the_metadata_once_the_broker_answers(kafka_broker, kafka_connection):
     """wait_for_broker returns at once, with the cluster's metadata, when the broker answers."""
     started = time.monotonic()
-    metadata = wait_for_broker(kafka_broker.bootstrap_servers, 10)
+    metadata = wait_for_broker(kafka_connection, 10)
     assert [broker.port for broker in metadata.brokers.values()] == [kafka_broker.port]
     assert time.monotonic() - started < 5
+
+
+def test_the_session_broker_answers_no_plaintext_client(kafka_broker):
+    """The session's broker has no plaintext door: a PLAINTEXT client gets no metadata, so no
+    test of the suite reaches it but over SASL_SSL."""
+    with pytest.raises(BrokerUnavailable):
+        wait_for_broker(kafka_broker.bootstrap_servers, 3)
 
 
 def test_an_unreachable_broker_raises_naming_the_setting_after_the_timeout():

@@ -36,14 +36,14 @@ def _status(url: str, headers: dict[str, str] | None = None) -> tuple[int, Messa
 
 
 @pytest.fixture
-def dashboard(kafka_broker, topic, reader_url, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def dashboard(kafka_env, topic, reader_url, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A dashboard process with a user and password, reading a real database as the reader
     role (its password from the session's PGPASSFILE): its base URL and its log file."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "PYTEST_CURRENT_TEST")}
     env.update(
+        **kafka_env,
         DATABASE_URL=reader_url,
-        KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
         TICKETS_TOPIC=topic,
         DASHBOARD_PORT=str(port),
         DASHBOARD_REFRESH_SECONDS="0.5",

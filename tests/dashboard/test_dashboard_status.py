@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_page_says_since_when_postgresql_cannot_be_read_and_the_log_says_why(
-    kafka_broker, topic, tmp_path: Path
+    kafka_env, topic, tmp_path: Path
 ):
     """PostgreSQL stopped under a running dashboard: the status line keeps the last figures'
     time and says reads fail since when, with UNAVAILABLE and no text of the exception (host,
@@ -39,9 +39,9 @@ def test_the_page_says_since_when_postgresql_cannot_be_read_and_the_log_says_why
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("PGPASSFILE", "PGPASSWORD", "DATABASE_URL")}
         env.update(
+            kafka_env,
             DATABASE_URL=server.reader_url,  # as `make run` and the chart connect it
             PGPASSWORD=server.reader_password,
-            KAFKA_BOOTSTRAP_SERVERS=kafka_broker.bootstrap_servers,
             TICKETS_TOPIC=topic,
             DASHBOARD_PORT=str(port),
             DASHBOARD_REFRESH_SECONDS="0.5",

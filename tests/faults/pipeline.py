@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from core.kafka import KafkaConnection
 from core.scrape import value
 from tests.conftest import free_port
 from tests.faults.database import counts
@@ -26,7 +27,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         database_url: str,
         password: str,
@@ -40,13 +41,13 @@ class Pipeline:
         self.password = password
         self.work_dir = work_dir
         self.ledger = work_dir / "ledger.txt"
-        env = base_env(password, work_dir)
+        env = base_env(password, work_dir, kafka)
         logs = work_dir / "logs"
         self.jobs: dict[str, Process] = {}
         for job in JOBS:
             command = job_command(
                 job,
-                bootstrap=bootstrap,
+                kafka=kafka,
                 topic=topic,
                 database_url=database_url,
                 checkpoint_dir=work_dir / "checkpoints" / job,
@@ -60,7 +61,7 @@ class Pipeline:
             self.jobs[job] = Process(job, command, env, logs, ui_port=ui_port, metrics_port=metrics_port)
         self.producer = Process(
             "producer",
-            producer_command(bootstrap=bootstrap, topic=topic, ledger=self.ledger, rate=rate, seed=seed),
+            producer_command(kafka=kafka, topic=topic, ledger=self.ledger, rate=rate, seed=seed),
             env,
             logs,
         )
@@ -308,7 +309,7 @@ OUTAGE_SECONDS = 20
 
 
 def outage_pipeline(
-    *, bootstrap: str, topic: str, database_url: str, password: str, work_dir: Path, rng
+    *, kafka: KafkaConnection, topic: str, database_url: str, password: str, work_dir: Path, rng
 ) -> Pipeline:
     """A pipeline for an outage test, its jobs up and tickets flowing when it returns.
 
@@ -318,7 +319,7 @@ def outage_pipeline(
     first rows, at a random point of a batch.
     """
     pipeline = Pipeline(
-        bootstrap=bootstrap,
+        kafka=kafka,
         topic=topic,
         database_url=database_url,
         password=password,

@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.kafka import PASSWORD_ENV, KafkaConnection
 from core.scrape import Samples, scrape, total, value
 from core.settings import REPO_ROOT
 from scripts.embedded import process_group
+from tests.conftest import kafka_flags
 
 __all__ = ["JOBS", "PYTHON", "Process", "base_env", "job_command", "log", "producer_command"]
 
@@ -149,8 +151,9 @@ class Process:
             self._log_file = None
 
 
-def base_env(password: str, work_dir: Path) -> dict[str, str]:
-    """The subprocesses' environment: the database password, unbuffered output, private temp dirs."""
+def base_env(password: str, work_dir: Path, kafka: KafkaConnection) -> dict[str, str]:
+    """The subprocesses' environment: the database password, SASL's password of `kafka` (the
+    commands name the rest of the connection), unbuffered output, private temp dirs."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -160,6 +163,8 @@ def base_env(password: str, work_dir: Path) -> dict[str, str]:
     }
     spark_local = work_dir / "spark-local"
     spark_local.mkdir(parents=True, exist_ok=True)
+    if kafka.uses_sasl:
+        env[PASSWORD_ENV] = kafka.sasl_password
     env.update(
         PGPASSWORD=password,
         PYTHONUNBUFFERED="1",
@@ -176,7 +181,7 @@ def base_env(password: str, work_dir: Path) -> dict[str, str]:
 def job_command(
     job: str,
     *,
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     database_url: str,
     checkpoint_dir: Path,
@@ -188,8 +193,7 @@ def job_command(
         PYTHON,
         "-m",
         f"jobs.{job}",
-        "--bootstrap-servers",
-        bootstrap,
+        *kafka_flags(kafka),
         "--topic",
         topic,
         "--database-url",
@@ -213,14 +217,13 @@ def job_command(
 
 
 def producer_command(
-    *, bootstrap: str, topic: str, ledger: Path, rate: float = 300, seed: int = 1, count: int = 0
+    *, kafka: KafkaConnection, topic: str, ledger: Path, rate: float = 300, seed: int = 1, count: int = 0
 ) -> list[str]:
     return [
         PYTHON,
         "-m",
         "producer",
-        "--bootstrap-servers",
-        bootstrap,
+        *kafka_flags(kafka),
         "--topic",
         topic,
         "--rate",

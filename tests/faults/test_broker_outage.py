@@ -1,7 +1,8 @@
 """The Kafka broker stops for ~20 s during production, then comes back on the same data.
 
-A dedicated broker (own data folder and ports) is used, so the session's broker is
-untouched. The producer keeps running: librdkafka retries idempotently (message
+A dedicated broker (own data folder and ports; SASL_SSL, as the session's) is used, so
+the session's broker is untouched; it restarts with the same CA, users and passwords, kept
+in its folder. The producer keeps running: librdkafka retries idempotently (message
 timeout 300 s). The jobs keep running, or exit and are restarted by a supervisor
 loop, as `make run` or the Spark operator would.
 """
@@ -29,14 +30,20 @@ def test_a_broker_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
     stored exactly once once the broker is back, and the aggregation equals the GROUP BY."""
     started = time.monotonic()
     broker = KafkaBroker(
-        tmp_path / "kafka", KAFKA_JARS, port=free_port(), controller_port=free_port(), heap="512m"
+        tmp_path / "kafka",
+        KAFKA_JARS,
+        port=free_port(),
+        controller_port=free_port(),
+        heap="512m",
+        secure=True,
     )
     broker.start()
     pipeline = None
     try:
-        topic = new_topic(broker.bootstrap_servers, "client_tickets")
+        kafka = broker.connection()
+        topic = new_topic(kafka, "client_tickets")
         pipeline = outage_pipeline(
-            bootstrap=broker.bootstrap_servers,
+            kafka=kafka,
             topic=topic,
             database_url=writer_url,
             password=postgres_server.writer_password,
@@ -53,7 +60,7 @@ def test_a_broker_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
         ledger = read_ledger(pipeline.ledger)
         state = wait_until_drained(pipeline, ledger, timeout_seconds=180)
         codes = pipeline.stop_jobs()
-        in_topic = topic_ticket_ids(broker.bootstrap_servers, topic)
+        in_topic = topic_ticket_ids(kafka, topic)
 
         report(
             record_property,

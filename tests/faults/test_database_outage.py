@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(480)]
 
 
 def test_a_database_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
-    kafka_broker, topic, tmp_path, fault_random, record_property
+    kafka_connection, topic, tmp_path, fault_random, record_property
 ):
     """With PostgreSQL stopped ~20 s (fast shutdown: open transactions rolled back) while the
     jobs write, every acknowledged ticket is stored exactly once after it restarts, and the
@@ -39,7 +39,7 @@ def test_a_database_stopped_for_twenty_seconds_loses_and_doubles_no_ticket(
         grant_writer(conn, server.writer, password=None)
         conn.close()
         pipeline = outage_pipeline(
-            bootstrap=kafka_broker.bootstrap_servers,
+            kafka=kafka_connection,
             topic=topic,
             database_url=server.writer_url,
             password=server.writer_password,

@@ -27,7 +27,7 @@ JOBS = ("enrichment", "aggregation")
 
 
 def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket(
-    kafka_broker, postgres_server, topic, writer_url, tmp_path, fault_random, record_property
+    kafka_connection, postgres_server, topic, writer_url, tmp_path, fault_random, record_property
 ):
     """After four kill -9 of the drivers and restarts from their checkpoints, `tickets` holds
     exactly the ticket_ids the producer had acknowledged (none missing, none twice) and
@@ -35,7 +35,7 @@ def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket
     started = time.monotonic()
     rng = fault_random
     pipeline = Pipeline(
-        bootstrap=kafka_broker.bootstrap_servers,
+        kafka=kafka_connection,
         topic=topic,
         database_url=writer_url,
         password=postgres_server.writer_password,
@@ -73,7 +73,7 @@ def test_drivers_killed_at_random_points_and_restarted_lose_and_double_no_ticket
         ledger = read_ledger(pipeline.ledger)
         state = wait_until_drained(pipeline, ledger, timeout_seconds=240)
         codes = pipeline.stop_jobs()
-        in_topic = topic_ticket_ids(kafka_broker.bootstrap_servers, topic)
+        in_topic = topic_ticket_ids(kafka_connection, topic)
         replays = pipeline.replayed_batches()
         for line in replays:
             log(f"replayed after a kill, nothing added: {line}")

@@ -13,6 +13,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
+from core.kafka import KafkaConnection, client_config
 from producer.generator import TicketGenerator, encode
 from tests.faults.database import query
 from tests.faults.end_state import assert_exact, report, wait_until_drained
@@ -23,9 +24,11 @@ from tests.faults.topics import topic_ticket_ids
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple[dict, int | None]]) -> list[tuple[int, int]]:
+def produce(
+    kafka: KafkaConnection, topic: str, records: list[tuple[dict, int | None]]
+) -> list[tuple[int, int]]:
     """Send tickets (to the given partition, or by key); return their (partition, offset)."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+    producer = Producer(client_config(kafka, {"enable.idempotence": True, "acks": "all"}))
     acks: list[tuple[int, int] | None] = [None] * len(records)
 
     def delivered(index: int, error, message) -> None:
@@ -47,7 +50,7 @@ def produce(bootstrap: str, topic: str, records: list[tuple[dict, int | None]]) 
 
 
 def test_a_ticket_id_sent_three_times_is_stored_once_and_counted_once(
-    kafka_broker, postgres_server, topic, writer_url, tmp_path, fault_random, record_property
+    kafka_connection, postgres_server, topic, writer_url, tmp_path, fault_random, record_property
 ):
     """A ticket sent twice identically (same micro-batch), then once more with the same
     ticket_id but another client, request and type at a later offset (later micro-batch),
@@ -62,14 +65,13 @@ def test_a_ticket_id_sent_three_times_is_stored_once_and_counted_once(
     fillers = [generator.ticket() for _ in range(200)]
     expected = [first["ticket_id"]] + [t["ticket_id"] for t in fillers]
 
-    bootstrap = kafka_broker.bootstrap_servers
     # All three copies on partition 0, so "later" has the greater offset.
-    acks = produce(bootstrap, topic, [(t, None) for t in fillers[:50]] + [(first, 0), (first, 0)])
+    acks = produce(kafka_connection, topic, [(t, None) for t in fillers[:50]] + [(first, 0), (first, 0)])
     first_copy = acks[50]
-    produce(bootstrap, topic, [(t, None) for t in fillers[50:100]])
+    produce(kafka_connection, topic, [(t, None) for t in fillers[50:100]])
 
     pipeline = Pipeline(
-        bootstrap=bootstrap,
+        kafka=kafka_connection,
         topic=topic,
         database_url=writer_url,
         password=postgres_server.writer_password,
@@ -82,7 +84,7 @@ def test_a_ticket_id_sent_three_times_is_stored_once_and_counted_once(
         state = wait_until_drained(pipeline, expected[:101], timeout_seconds=180)
         assert state.drained, state
         log("first copies stored; now the later copy with the same ticket_id")
-        produce(bootstrap, topic, [(later, 0)] + [(t, None) for t in fillers[100:]])
+        produce(kafka_connection, topic, [(later, 0)] + [(t, None) for t in fillers[100:]])
         pipeline.ledger.write_text("".join(f"{i}\n" for i in expected))
         state = wait_until_drained(pipeline, expected, timeout_seconds=180)
         # Let both jobs read past the last offset a little longer: nothing may change.
@@ -103,7 +105,7 @@ def test_a_ticket_id_sent_three_times_is_stored_once_and_counted_once(
             "SELECT type FROM tickets_aggregation_seen WHERE ticket_id = %s",
             (first["ticket_id"],),
         )
-        in_topic = topic_ticket_ids(bootstrap, topic)
+        in_topic = topic_ticket_ids(kafka_connection, topic)
         report(
             record_property,
             "same ticket_id three times",

@@ -14,13 +14,14 @@ import time
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
 from core.contract import TOPIC_MAX_MESSAGE_BYTES
+from core.kafka import KafkaConnection, admin_client, client_config
 from core.scrape import value
 from producer.generator import TicketGenerator, encode
 from producer.topic import ensure_topic
 from scripts.embedded.ports import free_port
+from tests.conftest import kafka_flags
 from tests.faults.database import query
 from tests.faults.processes import PYTHON, Process, base_env, log
 
@@ -33,10 +34,10 @@ KEY = b"k" * 8192
 VALUE = b"x" * (TOPIC_MAX_MESSAGE_BYTES - len(KEY) - 512)
 
 
-def produce_junk(bootstrap: str, topic: str, count: int) -> None:
+def produce_junk(kafka: KafkaConnection, topic: str, count: int) -> None:
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": TOPIC_MAX_MESSAGE_BYTES,
-         "enable.idempotence": True, "acks": "all"}
+        client_config(kafka, {"linger.ms": 5, "batch.size": TOPIC_MAX_MESSAGE_BYTES,
+                              "enable.idempotence": True, "acks": "all"})
     )  # fmt: skip
     started = time.monotonic()
     for i in range(count):
@@ -52,32 +53,32 @@ def produce_junk(bootstrap: str, topic: str, count: int) -> None:
 
 
 def test_a_batch_of_the_largest_records_neither_exhausts_the_driver_nor_stops_the_job(
-    kafka_broker, postgres_server, writer_url, tmp_path
+    kafka_connection, postgres_server, writer_url, tmp_path
 ):
     """With the shipped memory settings, a batch of 5 GB of the largest records the topic
     admits is stored as bounded dead letters; the job never restarts, and the valid
     tickets after them are stored."""
-    bootstrap, password = kafka_broker.bootstrap_servers, postgres_server.writer_password
+    kafka, password = kafka_connection, postgres_server.writer_password
     topic = f"worst_{int(time.time())}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(kafka)
     assert ensure_topic(admin, topic, 1, 30)
     junk = JUNK_RECORDS
     log(f"worst batch: {junk} records of {len(KEY) + len(VALUE):,} bytes")
-    produce_junk(bootstrap, topic, junk)
+    produce_junk(kafka, topic, junk)
     generator = TicketGenerator(seed=31)
     tickets = [generator.ticket() for _ in range(50)]
-    after = Producer({"bootstrap.servers": bootstrap})
+    after = Producer(client_config(kafka))
     for ticket in tickets:
         after.produce(topic, key=ticket["client_id"].encode(), value=encode(ticket))
     assert after.flush(30) == 0
 
     command = [
-        PYTHON, "-m", "jobs.enrichment", "--bootstrap-servers", bootstrap, "--topic", topic,
+        PYTHON, "-m", "jobs.enrichment", *kafka_flags(kafka), "--topic", topic,
         "--database-url", writer_url, "--checkpoint-dir", str(tmp_path / "checkpoint"),
         "--ui-port", str(free_port()), "--console-rows", "0", "--progress-interval-seconds", "10",
         "--metrics-port", str(metrics_port := free_port()),
     ]  # fmt: skip
-    env = base_env(postgres_server.writer_password, tmp_path)
+    env = base_env(postgres_server.writer_password, tmp_path, kafka)
     job = Process("enrichment", command, env, tmp_path / "logs", metrics_port=metrics_port)
     job.start()
     try:

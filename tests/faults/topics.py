@@ -7,22 +7,24 @@ import time
 from collections import Counter
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
+from core.kafka import KafkaConnection, admin_client, client_config
 from producer.topic import ensure_topic
 
 __all__ = ["new_topic", "topic_ticket_ids"]
 
 
-def topic_ticket_ids(bootstrap: str, topic: str, timeout_seconds: float = 60) -> Counter[str]:
+def topic_ticket_ids(kafka: KafkaConnection, topic: str, timeout_seconds: float = 60) -> Counter[str]:
     """How many times each ticket_id was written to the topic (resends included)."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"faults-audit-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
+        client_config(
+            kafka,
+            {
+                "group.id": f"faults-audit-{time.monotonic_ns()}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            },
+        )
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -52,7 +54,7 @@ def topic_ticket_ids(bootstrap: str, topic: str, timeout_seconds: float = 60) ->
         consumer.close()
 
 
-def new_topic(bootstrap: str, name: str, partitions: int = 3) -> str:
+def new_topic(kafka: KafkaConnection, name: str, partitions: int = 3) -> str:
     """A new topic, configured as the topic Job creates it."""
-    assert ensure_topic(AdminClient({"bootstrap.servers": bootstrap}), name, partitions, 30)
+    assert ensure_topic(admin_client(kafka), name, partitions, 30)
     return name

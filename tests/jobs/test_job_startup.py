@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 from confluent_kafka import Producer
 
+from core.kafka import client_config
 from core.settings import REPO_ROOT
 from producer.generator import TicketGenerator, encode
 from scripts.embedded.ports import free_port
@@ -38,12 +39,12 @@ def test_an_unreachable_broker_is_named(module, postgres_server):
     assert "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1" in run.stderr
 
 
-def test_a_wrong_database_password_is_named(kafka_broker, postgres_server):
+def test_a_wrong_database_password_is_named(kafka_env, postgres_server):
     """A wrong PGPASSWORD fails with exit 2 and names DATABASE_URL, password hidden."""
     run = run_job(
         "jobs.enrichment",
         {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+            **kafka_env,
             "DATABASE_URL": postgres_server.database_url,
             "PGPASSWORD": "not-the-password",
         },
@@ -53,13 +54,13 @@ def test_a_wrong_database_password_is_named(kafka_broker, postgres_server):
     assert "password authentication failed" in run.stderr
 
 
-def test_a_database_without_the_schema_says_how_to_apply_it(kafka_broker, postgres_server):
+def test_a_database_without_the_schema_says_how_to_apply_it(kafka_env, postgres_server):
     """Tables missing: exit 2 with the migrate command to run."""
     url = postgres_server.create_database("no_schema")
     try:
         run = run_job(
             "jobs.aggregation",
-            {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "DATABASE_URL": url},
+            {**kafka_env, "DATABASE_URL": url},
         )
     finally:
         postgres_server.drop_database("no_schema")
@@ -74,10 +75,12 @@ def test_an_invalid_trigger_interval_is_named():
     assert "--trigger-interval-seconds / TRIGGER_INTERVAL_SECONDS" in run.stderr
 
 
-def test_a_failed_query_is_reported_once_and_exits_1(kafka_broker, topic, database_url, writer_url, tmp_path):
+def test_a_failed_query_is_reported_once_and_exits_1(
+    kafka_connection, kafka_env, topic, database_url, writer_url, tmp_path
+):
     """A batch that fails for good (the jobs' role lost INSERT on tickets) stops the job
     with exit 1, and its error is logged once, not once per layer."""
-    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    producer = Producer(client_config(kafka_connection))
     ticket = TicketGenerator(seed=5).ticket()
     producer.produce(topic, key=ticket["client_id"].encode(), value=encode(ticket))
     assert producer.flush(30) == 0
@@ -89,7 +92,7 @@ def test_a_failed_query_is_reported_once_and_exits_1(kafka_broker, topic, databa
     run = run_job(
         "jobs.enrichment",
         {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+            **kafka_env,
             "TICKETS_TOPIC": topic,
             "DATABASE_URL": writer_url,
             "CHECKPOINT_DIR": str(tmp_path / "checkpoint"),

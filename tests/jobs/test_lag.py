@@ -27,18 +27,19 @@ def wait_for_lag(reader: LagReader, group: str, expected: int, timeout_seconds: 
 
 
 def test_each_job_commits_its_offsets_to_a_named_group_whose_lag_reaches_zero(
-    spark, kafka_broker, topic, writer_url, tmp_path
+    spark, kafka_connection, topic, writer_url, tmp_path
 ):
     """Lag shows the unprocessed tickets while a job is stopped, and drops to 0 once it drains."""
     from jobs.streaming import start_query
 
-    bootstrap = kafka_broker.bootstrap_servers
     generator = TicketGenerator(seed=12)
-    reader = LagReader(bootstrap, topic, timeout_seconds=10)
+    reader = LagReader(kafka_connection, topic, timeout_seconds=10)
 
     def drain(module) -> str:
         group = f"lag-{topic}-{module.SPEC.name}"
-        settings = job_settings(module, bootstrap, topic, writer_url, tmp_path, "--consumer-group", group)
+        settings = job_settings(
+            module, kafka_connection, topic, writer_url, tmp_path, "--consumer-group", group
+        )
         running = start_query(spark, module.SPEC, settings)
         try:
             running.query.processAllAvailable()
@@ -49,7 +50,7 @@ def test_each_job_commits_its_offsets_to_a_named_group_whose_lag_reaches_zero(
 
     def produce_tickets(n: int) -> None:
         tickets = [generator.ticket() for _ in range(n)]
-        produce(bootstrap, topic, [(t["client_id"].encode(), encode(t)) for t in tickets])
+        produce(kafka_connection, topic, [(t["client_id"].encode(), encode(t)) for t in tickets])
 
     produce_tickets(200)
     groups = [drain(enrichment), drain(aggregation)]

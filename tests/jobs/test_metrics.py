@@ -20,9 +20,9 @@ from tests.jobs.test_validation import CORPUS
 pytestmark = pytest.mark.integration
 
 
-def run_with_metrics(spark, module, bootstrap, topic, database_url, checkpoints) -> dict:
+def run_with_metrics(spark, module, kafka, topic, database_url, checkpoints) -> dict:
     """Run one job until the topic is drained; scrape its metrics over HTTP before it stops."""
-    settings = job_settings(module, bootstrap, topic, database_url, checkpoints)
+    settings = job_settings(module, kafka, topic, database_url, checkpoints)
     running = start_query(spark, module.SPEC, settings)
     try:
         running.query.processAllAvailable()
@@ -39,7 +39,7 @@ def run_with_metrics(spark, module, bootstrap, topic, database_url, checkpoints)
 
 
 def test_each_metric_of_both_jobs_matches_the_tables(
-    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+    spark, kafka_connection, topic, database_url, writer_url, tmp_path
 ):
     """Records read, valid by type and team, rejected by reason, new versus already stored,
     batches, latency and lag, as scraped from each job's endpoint, agree with PostgreSQL."""
@@ -50,12 +50,10 @@ def test_each_metric_of_both_jobs_matches_the_tables(
     resent = tickets[:20]
     records = [(t["client_id"].encode(), encode(t)) for t in [*tickets, *resent]]
     records += [(b"bad", v) for v in CORPUS]
-    produce(kafka_broker.bootstrap_servers, topic, records)
+    produce(kafka_connection, topic, records)
 
     scraped = {
-        module.SPEC.name: run_with_metrics(
-            spark, module, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path
-        )
+        module.SPEC.name: run_with_metrics(spark, module, kafka_connection, topic, writer_url, tmp_path)
         for module in (enrichment, aggregation)
     }
     elapsed = time.time() - started

@@ -17,29 +17,33 @@ import pytest
 from confluent_kafka import Producer
 
 from core.contract import TYPE_TEAMS, reject_reason
+from core.kafka import PASSWORD_ENV, KafkaConnection, client_config
 from core.settings import load
 from jobs import aggregation, enrichment
 from jobs.dead_letters import PREVIEW_BYTES
 from jobs.settings import AggregationSettings, EnrichmentSettings
 from jobs.streaming import start_query
 from producer.generator import TicketGenerator, encode
+from tests.conftest import kafka_flags
 from tests.jobs.test_validation import CORPUS
 
 pytestmark = pytest.mark.integration
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
+def produce(kafka: KafkaConnection, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+    producer = Producer(client_config(kafka, {"enable.idempotence": True, "acks": "all"}))
     for key, value in records:
         producer.produce(topic, key=key, value=value)
     assert producer.flush(30) == 0
 
 
-def job_settings(module, bootstrap: str, topic: str, database_url: str, checkpoints: Path, *extra: str):
+def job_settings(
+    module, kafka: KafkaConnection, topic: str, database_url: str, checkpoints: Path, *extra: str
+):
     """Settings of one job for a test: its own checkpoint, small batches, no trigger delay."""
     settings_class = EnrichmentSettings if module is enrichment else AggregationSettings
     argv = [
-        "--bootstrap-servers", bootstrap,
+        *kafka_flags(kafka),
         "--topic", topic,
         "--database-url", database_url,
         "--checkpoint-dir", str(checkpoints / module.SPEC.name),
@@ -48,14 +52,12 @@ def job_settings(module, bootstrap: str, topic: str, database_url: str, checkpoi
         *(["--console-rows", "2"] if module is enrichment else []),
         *extra,
     ]  # fmt: skip
-    return load(settings_class, argv, environ={})
+    return load(settings_class, argv, environ={PASSWORD_ENV: kafka.sasl_password})
 
 
-def run_job(spark, module, bootstrap: str, topic: str, database_url: str, checkpoints: Path) -> None:
+def run_job(spark, module, kafka: KafkaConnection, topic: str, database_url: str, checkpoints: Path) -> None:
     """Run one job's query until everything in the topic is processed, then stop it."""
-    running = start_query(
-        spark, module.SPEC, job_settings(module, bootstrap, topic, database_url, checkpoints)
-    )
+    running = start_query(spark, module.SPEC, job_settings(module, kafka, topic, database_url, checkpoints))
     try:
         running.query.processAllAvailable()
     finally:
@@ -63,10 +65,10 @@ def run_job(spark, module, bootstrap: str, topic: str, database_url: str, checkp
     assert running.query.exception() is None
 
 
-def run_both_jobs(spark, bootstrap: str, topic: str, database_url: str, checkpoints: Path) -> None:
+def run_both_jobs(spark, kafka: KafkaConnection, topic: str, database_url: str, checkpoints: Path) -> None:
     """Run each job's query until everything in the topic is processed, then stop it."""
     for module in (enrichment, aggregation):
-        run_job(spark, module, bootstrap, topic, database_url, checkpoints)
+        run_job(spark, module, kafka, topic, database_url, checkpoints)
 
 
 # A type whose last ticket moved to another type (see test_duplicates) keeps a 0 row.
@@ -122,7 +124,7 @@ def assert_tables_hold(database_url: str, tickets: list[dict], bad: list[bytes |
 
 
 def test_valid_tickets_are_stored_once_and_bad_records_rejected(
-    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+    spark, kafka_connection, topic, database_url, writer_url, tmp_path
 ):
     """Every valid ticket lands once with its team, every bad record with its reason, counts exact."""
     generator = TicketGenerator(clients=40, seed=5)
@@ -130,9 +132,9 @@ def test_valid_tickets_are_stored_once_and_bad_records_rejected(
     resent = tickets[:25]  # a producer retry after a lost ack sends the same ticket again
     records = [(t["client_id"].encode(), encode(t)) for t in [*tickets, *resent]]
     records += [(b"bad", value) for value in CORPUS]
-    produce(kafka_broker.bootstrap_servers, topic, records)
+    produce(kafka_connection, topic, records)
 
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
+    run_both_jobs(spark, kafka_connection, topic, writer_url, tmp_path)
 
     assert_tables_hold(database_url, tickets, CORPUS)
     # Nothing lost: every record produced is accepted, rejected, or a resent duplicate.
@@ -149,13 +151,13 @@ def test_valid_tickets_are_stored_once_and_bad_records_rejected(
 
 
 def test_a_replayed_batch_and_a_restart_change_nothing(
-    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+    spark, kafka_connection, topic, database_url, writer_url, tmp_path
 ):
     """Deleting the last commit makes Spark replay a batch; rows and counts stay exact."""
     generator = TicketGenerator(clients=40, seed=6)
     first = [generator.ticket() for _ in range(200)]
-    produce(kafka_broker.bootstrap_servers, topic, [(t["client_id"].encode(), encode(t)) for t in first])
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
+    produce(kafka_connection, topic, [(t["client_id"].encode(), encode(t)) for t in first])
+    run_both_jobs(spark, kafka_connection, topic, writer_url, tmp_path)
     assert_tables_hold(database_url, first, [])
 
     # A crash between the database commit and the checkpoint commit: the batch is replayed.
@@ -167,20 +169,20 @@ def test_a_replayed_batch_and_a_restart_change_nothing(
         crc.unlink(missing_ok=True)
 
     second = [generator.ticket() for _ in range(150)]
-    produce(kafka_broker.bootstrap_servers, topic, [(t["client_id"].encode(), encode(t)) for t in second])
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
+    produce(kafka_connection, topic, [(t["client_id"].encode(), encode(t)) for t in second])
+    run_both_jobs(spark, kafka_connection, topic, writer_url, tmp_path)
     assert_tables_hold(database_url, first + second, [])
 
 
 def test_a_new_checkpoint_rereading_the_topic_adds_nothing(
-    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+    spark, kafka_connection, topic, database_url, writer_url, tmp_path
 ):
     """Even a lost checkpoint (full re-read from earliest) neither duplicates nor recounts."""
     generator = TicketGenerator(clients=40, seed=8)
     tickets = [generator.ticket() for _ in range(150)]
-    produce(kafka_broker.bootstrap_servers, topic, [(t["client_id"].encode(), encode(t)) for t in tickets])
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
+    produce(kafka_connection, topic, [(t["client_id"].encode(), encode(t)) for t in tickets])
+    run_both_jobs(spark, kafka_connection, topic, writer_url, tmp_path)
     shutil.rmtree(tmp_path / "enrichment")
     shutil.rmtree(tmp_path / "aggregation")
-    run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
+    run_both_jobs(spark, kafka_connection, topic, writer_url, tmp_path)
     assert_tables_hold(database_url, tickets, [])

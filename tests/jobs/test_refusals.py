@@ -80,7 +80,7 @@ def test_refused_rows_are_isolated_and_the_others_stored_in_one_transaction(data
 
 
 def test_a_ticket_the_database_refuses_becomes_a_dead_letter_and_the_jobs_go_on(
-    spark, kafka_broker, topic, database_url, writer_url, tmp_path
+    spark, kafka_connection, topic, database_url, writer_url, tmp_path
 ):
     """A valid ticket that PostgreSQL refuses (here a CHECK added to both jobs' tables) in
     the middle of a batch: both jobs commit, the refused ticket is in tickets_rejected
@@ -97,10 +97,10 @@ def test_a_ticket_the_database_refuses_becomes_a_dead_letter_and_the_jobs_go_on(
             )
     conn.close()
     records = [(t["client_id"].encode(), encode(t)) for t in tickets]
-    produce(kafka_broker.bootstrap_servers, topic, records)
+    produce(kafka_connection, topic, records)
 
     for _ in range(2):
-        run_both_jobs(spark, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
+        run_both_jobs(spark, kafka_connection, topic, writer_url, tmp_path)
         stored = {row[0] for row in fetch(database_url, "SELECT ticket_id::text FROM tickets")}
         assert stored == {t["ticket_id"] for t in tickets} - {doomed["ticket_id"]}
         letters = fetch(database_url, f"SELECT reason, raw_key, {LETTER_COLUMNS} FROM tickets_rejected")

@@ -36,15 +36,15 @@ def run_once(spark, settings) -> Exception | None:
 
 
 def test_a_job_failing_again_and_again_on_one_batch_names_it_and_its_offsets(
-    spark, kafka_broker, topic, database_url, writer_url, postgres_server, tmp_path, caplog
+    spark, kafka_connection, topic, database_url, writer_url, postgres_server, tmp_path, caplog
 ):
     """While PostgreSQL refuses the writer's INSERTs (not a data error: the batch fails), each
     start resumes the same batch; the third says it is stuck, with the batch and the offsets;
     once the cause is gone the batch is committed and the count is forgotten."""
     generator = TicketGenerator(seed=41)
     tickets = [generator.ticket() for _ in range(30)]
-    produce(kafka_broker.bootstrap_servers, topic, [(t["client_id"].encode(), encode(t)) for t in tickets])
-    settings = job_settings(enrichment, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path)
+    produce(kafka_connection, topic, [(t["client_id"].encode(), encode(t)) for t in tickets])
+    settings = job_settings(enrichment, kafka_connection, topic, writer_url, tmp_path)
     set_insert(database_url, postgres_server.writer, allowed=False)
     caplog.set_level(logging.INFO, logger="jobs.streaming")
 

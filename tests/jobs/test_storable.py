@@ -11,11 +11,12 @@ from datetime import datetime
 
 import psycopg2
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.contract import decode_ticket
+from core.kafka import admin_client
 from jobs import enrichment
 from tests.core.strategies import VALID_EDGES, records
 from tests.jobs.test_pipeline import LETTER_COLUMNS, dead_letter, fetch, produce, run_job, stored_letter
@@ -62,7 +63,7 @@ def assert_stored_exactly(database_url: str, batch: list[bytes | None]) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(records(), min_size=1, max_size=30))
 def test_every_accepted_record_is_stored_exactly_and_every_rejected_one_kept(
-    spark, kafka_broker, database_url, writer_url, tmp_path, batch
+    spark, kafka_connection, database_url, writer_url, tmp_path, batch
 ):
     """Generated records through the enrichment job's query and sink: no refusal by
     PostgreSQL, each valid ticket stored as Python reads it (text byte for byte, the same
@@ -71,10 +72,10 @@ def test_every_accepted_record_is_stored_exactly_and_every_rejected_one_kept(
     batch = [*batch, *VALID_EDGES.values()]
     # A topic of one partition per example, so that each record's offset is its index.
     topic = f"storable_{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    admin = admin_client(kafka_connection)
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
-    produce(kafka_broker.bootstrap_servers, topic, [(b"k", value) for value in batch])
-    run_job(spark, enrichment, kafka_broker.bootstrap_servers, topic, writer_url, tmp_path / topic)
+    produce(kafka_connection, topic, [(b"k", value) for value in batch])
+    run_job(spark, enrichment, kafka_connection, topic, writer_url, tmp_path / topic)
     admin.delete_topics([topic])[topic].result(30)
     assert_stored_exactly(database_url, batch)
     refused = "SELECT count(*) FROM tickets_rejected WHERE reason LIKE 'refused by PostgreSQL%%'"

@@ -14,15 +14,15 @@ import pytest
 from .render import render_chart
 from .validation import MissingOperatorChart, operator_chart_dir
 
-# Non-default values: a bigger topic, three producers, other resources, an existing Secret with
-# its own keys (the dashboard's password among them), other writer and reader roles, another
-# dashboard user, the monitoring objects.
+# Non-default values: a bigger topic, three producers, other resources and local storage, an
+# existing Secret with its own keys (the dashboard's password among them), other writer and reader
+# roles, another dashboard user, the monitoring objects.
 CUSTOM_VALUES: dict[str, Any] = {
     "topic": {"partitions": 12},
     "redpanda": {
         "resources": {
-            "requests": {"cpu": "1", "memory": "2Gi"},
-            "limits": {"cpu": "2", "memory": "3Gi"},
+            "requests": {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "256Mi"},
+            "limits": {"cpu": "2", "memory": "3Gi", "ephemeral-storage": "1Gi"},
         },
         "memory": "2G",
     },
@@ -30,9 +30,10 @@ CUSTOM_VALUES: dict[str, Any] = {
         "replicas": 3,
         "ratePerReplica": 250,
         "resources": {
-            "requests": {"cpu": "200m", "memory": "192Mi"},
-            "limits": {"cpu": "1", "memory": "384Mi"},
+            "requests": {"cpu": "200m", "memory": "192Mi", "ephemeral-storage": "128Mi"},
+            "limits": {"cpu": "1", "memory": "384Mi", "ephemeral-storage": "512Mi"},
         },
+        "emptyDirSizeLimit": "256Mi",
     },
     "postgresql": {
         "auth": {
@@ -43,8 +44,10 @@ CUSTOM_VALUES: dict[str, Any] = {
                 "userPasswordKey": "db-password",
                 "writerPasswordKey": "db-writer-password",
                 "readerPasswordKey": "db-reader-password",
+                "adminPasswordKey": "db-admin-password",
             },
-        }
+        },
+        "tls": {"existingSecret": "pipeline-db-tls", "caConfigMap": "pipeline-db-ca", "caKey": "root.pem"},
     },
     "dashboard": {
         "auth": {
@@ -56,7 +59,15 @@ CUSTOM_VALUES: dict[str, Any] = {
     "spark": {
         "maxOffsetsPerTrigger": 2000000,
         "enrichment": {
-            "executor": {"instances": 4, "cores": 2, "coreLimit": "2", "memory": "2g"},
+            "executor": {
+                "instances": 4,
+                "cores": 2,
+                "coreLimit": "2",
+                "memory": "2g",
+                "localDirSizeLimit": "4Gi",
+                "ephemeralStorageRequest": "1Gi",
+                "ephemeralStorageLimit": "5Gi",
+            },
             "driver": {"memory": "1g"},
         },
         "aggregation": {"executor": {"instances": 2}},

@@ -122,21 +122,21 @@ def test_should_use_an_existing_secret_instead_of_generating_one(
     ]
     assert len(refs) >= 10  # postgresql, migrate (3), two drivers and their waits, helm test, dashboard
     assert {ref["name"] for ref in refs} == {"pipeline-db"}
-    keys = {"db-password", "db-writer-password", "db-reader-password", "dashboard-login"}
+    keys = {"db-admin-password", "db-password", "db-writer-password", "db-reader-password", "dashboard-login"}
     assert {ref["key"] for ref in refs} == keys
 
 
 def test_should_generate_a_kept_password_secret_when_none_is_given(
     default_objects: list[dict],
 ) -> None:
-    """The generated Secret holds three random passwords, the owner's, the writer's and the
-    reader's, and survives `helm uninstall`."""
+    """The generated Secret holds four random passwords, the superuser's, the owner's, the
+    writer's and the reader's, and survives `helm uninstall`."""
     secret = find(default_objects, "Secret", "postgresql")
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    assert set(secret["data"]) == {"password", "writer-password", "reader-password"}
+    assert set(secret["data"]) == {"admin-password", "password", "writer-password", "reader-password"}
     passwords = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
     assert all(re.fullmatch(r"[A-Za-z0-9]{32}", p) for p in passwords.values()), passwords.keys()
-    assert len(set(passwords.values())) == 3
+    assert len(set(passwords.values())) == 4
 
 
 def _secret_data_on_upgrade(
@@ -156,8 +156,10 @@ def _secret_data_on_upgrade(
 
 
 def test_should_keep_the_passwords_of_the_secret_on_an_upgrade(tmp_path: Path) -> None:
-    """Should keep the owner's, the writer's and the reader's passwords that the Secret holds."""
+    """Should keep the superuser's, the owner's, the writer's and the reader's passwords that
+    the Secret holds."""
     existing = {
+        "admin-password": _b64("superuser-secret"),
         "password": _b64("owner-secret"),
         "writer-password": _b64("writer-secret"),
         "reader-password": _b64("reader-secret"),
@@ -181,10 +183,11 @@ def test_should_generate_the_dashboard_password_once_and_keep_it(
 @pytest.mark.parametrize(
     ("kept", "added"),
     [
-        (["password"], ["writer-password", "reader-password"]),
-        (["password", "writer-password"], ["reader-password"]),
+        (["password"], ["writer-password", "reader-password", "admin-password"]),
+        (["password", "writer-password"], ["reader-password", "admin-password"]),
+        (["password", "writer-password", "reader-password"], ["admin-password"]),
     ],
-    ids=["before the writer role", "before the reader role"],
+    ids=["before the writer role", "before the reader role", "before the superuser postgres"],
 )
 def test_should_add_only_the_missing_passwords_on_an_upgrade(
     tmp_path: Path, kept: list[str], added: list[str]
@@ -307,7 +310,8 @@ def test_should_print_port_forwards_and_psql_in_the_notes() -> None:
         "kubectl port-forward -n default svc/console 8080:8080",
         "kubectl port-forward -n default svc/enrichment-ui-svc 4040:4040",
         "kubectl port-forward -n default svc/aggregation-ui-svc 4041:4041",
-        "kubectl exec -it -n default postgresql-0 -- sh -c",
+        "kubectl exec -it -n default postgresql-0 -- psql -U tickets -d tickets",
+        "kubectl get secret -n default postgresql -o jsonpath='{.data.admin-password}'",
         "kubectl get secret -n default postgresql -o jsonpath='{.data.password}'",
         "kubectl get secret -n default postgresql -o jsonpath='{.data.writer-password}'",
         "kubectl get secret -n default postgresql -o jsonpath='{.data.reader-password}'",

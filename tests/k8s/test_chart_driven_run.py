@@ -1,15 +1,18 @@
 """A chart-driven run: the chart's own commands, run natively against the local services.
 
-The rendered migrate Job, topic Job, producer and dashboard Deployments and both SparkApplications are taken
-as they are (command, env, sparkConf, mainApplicationFile); only the in-cluster host
-names are mapped to the local broker and PostgreSQL, the image's paths to the repo,
-the Kubernetes master to local mode, and each secret reference, by its key, to the local
-password of that role (the owner's for the migrate Job, the writer's for the drivers, the
-reader's for the dashboard). Tickets must land in the tables, and the dashboard, connected as
-the read-only reader role, must show them. This proves the chart runs the code the way the tests
-do, with the Spark jobs connected as the least-privileged writer role. The topic Job, rendered
-for an external broker (externalKafka.bootstrapServers = the local broker), creates and grows
-its topic there with no mapping at all.
+The rendered migrate Job, topic Job, producer and dashboard Deployments and both
+SparkApplications are taken as they are (command, env, sparkConf, mainApplicationFile); only
+the in-cluster host names are mapped to the local PostgreSQL, the image's paths to the repo,
+the mounted Kafka CA to the local broker's, the Kubernetes master to local mode, and each
+secret reference, by its key, to the local password of that role (the owner's for the migrate
+Job, the writer's for the drivers, the reader's for the dashboard, the broker's SCRAM user's
+for every Kafka client). The chart is rendered for the session's broker as an external one
+over SASL_SSL (`externalKafka.tls` and `externalKafka.sasl`), and with PostgreSQL's TLS off:
+the local PostgreSQL has none (tests/k8s/test_postgresql_tls.py serves the chart's TLS).
+Tickets must land in the tables, and the dashboard, connected as the read-only reader role,
+must show them. This proves the chart runs the code the way the tests do, with the Spark jobs
+connected as the least-privileged writer role. The topic Job creates and grows its topic on
+that broker with nothing mapped but its password and CA file.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ from typing import Any
 import psycopg2
 import pyspark
 import pytest
-from confluent_kafka.admin import AdminClient
 from psycopg2 import sql
 
 from core.contract import TABLES
+from core.kafka import admin_client
 from scripts.embedded.ports import free_port
 from tests.conftest import SPARK_JARS
 from tests.dashboard.page import basic_auth, served_text
@@ -54,13 +57,38 @@ from .render import (
 pytestmark = pytest.mark.integration
 
 _SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+# The key of the Kafka user's password in its Secret: one that no PostgreSQL password uses, as
+# secret references resolve by key here.
+KAFKA_PASSWORD_KEY = "kafka-password"
+
+
+def chart_values(kafka_broker, **more: Any) -> dict[str, Any]:
+    """Values that point the chart at the session's broker as an external one, over SASL_SSL
+    with its CA and SCRAM user, and turn PostgreSQL's TLS off (the local server has none)."""
+    connection = kafka_broker.connection()
+    return {
+        "externalKafka": {
+            "bootstrapServers": connection.bootstrap_servers,
+            "tls": {"enabled": True, "caSecret": "kafka-ca"},
+            "sasl": {
+                "enabled": True,
+                "mechanism": connection.sasl_mechanism,
+                "username": connection.sasl_username,
+                "existingSecret": "kafka-credentials",
+                "passwordKey": KAFKA_PASSWORD_KEY,
+            },
+        },
+        "postgresql": {"tls": {"enabled": False}},
+        **more,
+    }
 
 
 def local_env(
-    declared: dict[str, Any], addresses: dict[str, str], passwords: dict[str, str]
+    declared: dict[str, Any], addresses: dict[str, str], passwords: dict[str, str], kafka_broker
 ) -> dict[str, str]:
     """The chart's env with local addresses; each secret reference resolves, by its key, to the
-    local password of that key (``passwords`` maps Secret keys to passwords)."""
+    local password of that key (``passwords`` maps Secret keys to passwords); the CA file
+    mounted from the Kafka CA's Secret is the local broker's."""
     env = {}
     for name, value in declared.items():
         if isinstance(value, dict):
@@ -70,6 +98,9 @@ def local_env(
             env[name] = passwords[key]
         elif name in ("METRICS_PORT", "DASHBOARD_PORT"):
             env[name] = str(free_port())  # a pod's own port; on this machine, any free one
+        elif name == "KAFKA_SSL_CA_FILE":
+            assert value == "/etc/kafka-ca/ca.crt", value
+            env[name] = kafka_broker.connection().ssl_ca_file
         else:
             env[name] = replace_hosts(str(value), addresses).replace(IMAGE_WORKDIR, str(REPO_ROOT))
     return env
@@ -95,11 +126,9 @@ def spark_submit_command(app: dict[str, Any]) -> list[str]:
 
 @contextlib.contextmanager
 def owner_as_in_the_image(server) -> Iterator[None]:
-    """Make the local owner a superuser meanwhile, as POSTGRES_USER is in the postgres image.
-
-    The migrate Job sets the writer role's password (from DATABASE_WRITER_PASSWORD), which
-    needs a role admin; the embedded owner is a plain role, and goes back to one afterwards.
-    """
+    """Give the local owner CREATEROLE meanwhile, as the chart's init script does
+    (tests/k8s/test_schema_owner.py runs that script): the migrate Job sets the writer's and
+    the reader's passwords, which needs it; the embedded owner goes back to a plain role after."""
 
     def alter(option: str) -> None:
         conn = server.admin_connection()
@@ -110,20 +139,21 @@ def owner_as_in_the_image(server) -> Iterator[None]:
         finally:
             conn.close()
 
-    alter("SUPERUSER")
+    alter("CREATEROLE")
     try:
         yield
     finally:
-        alter("NOSUPERUSER")
+        alter("NOCREATEROLE")
 
 
 def run_rendered(
     container: dict[str, Any], env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess:
     """Run a rendered Job's container natively, its command with this interpreter, to its end."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "KAFKA_"))}
     return subprocess.run(
         local_command(container["command"] + container.get("args", [])),
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env},
+        env={**inherited, "PYTHONPATH": str(REPO_ROOT), **env},
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -160,18 +190,19 @@ def rows(url: str, password: str, statement: str) -> list[tuple]:
 
 def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres_server, tmp_path):
     """Migrate Job, producer Deployment and both SparkApplications, run as rendered, fill the tables."""
-    objects = render_chart()
-    addresses = {
-        "redpanda": kafka_broker.bootstrap_servers,
-        "postgresql": f"127.0.0.1:{postgres_server.port}",
-    }
+    objects = render_chart(chart_values(kafka_broker))
+    addresses = {"postgresql": f"127.0.0.1:{postgres_server.port}"}
     password = postgres_server.password
     # The chart's Secret keys -> the local passwords of the owner, the writer and the reader.
     passwords = secret_passwords(
         postgres_server.password, postgres_server.writer_password, postgres_server.reader_password
     )
-    # No PGPASSFILE either: every password must come from the chart's secret references.
-    base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE")}
+    passwords[KAFKA_PASSWORD_KEY] = kafka_broker.connection().sasl_password
+    # No PGPASSFILE, no Kafka setting of the session's: every password and every connection
+    # setting must come from the chart.
+    base_env = {
+        k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith(("PG", "KAFKA_"))
+    }
     # The image's SPARK_HOME, PYSPARK_PYTHON and PYTHONPATH, here: pyspark's own and this venv.
     base_env.update(
         PYTHONPATH=str(REPO_ROOT),
@@ -185,7 +216,7 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
     postgres_server.create_database("tickets")
 
     migrate = next(c for job in of_kind(objects, "Job") for c in containers(job) if c["name"] == "migrate")
-    migrate_env = local_env(env_of(migrate), addresses, passwords)
+    migrate_env = local_env(env_of(migrate), addresses, passwords, kafka_broker)
     url = migrate_env["DATABASE_URL"]
     assert url == f"postgresql://tickets@127.0.0.1:{postgres_server.port}/tickets"
     with owner_as_in_the_image(postgres_server):
@@ -201,20 +232,20 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
 
     # The topic Job, as the post-install hook runs it: the topic exists before any producer.
     topic_job = containers(find(objects, "Job", "kafka-topic"))[0]
-    topic_env = local_env(env_of(topic_job), addresses, passwords)
+    topic_env = local_env(env_of(topic_job), addresses, passwords, kafka_broker)
     run = run_rendered(topic_job, topic_env)
     assert run.returncode == 0, run.stderr
     created = re.search(r"has (\d+) partitions \(wanted (\d+)\)", run.stderr)
     assert created and int(created[1]) >= int(created[2]) == int(topic_env["TOPIC_PARTITIONS"]), run.stderr
 
     producer = containers(find(objects, "Deployment", "producer"))[0]
-    producer_env = local_env(env_of(producer), addresses, passwords)
+    producer_env = local_env(env_of(producer), addresses, passwords, kafka_broker)
     processes: list[tuple[str, subprocess.Popen]] = []
     logs = {}
     try:
         for name in ("enrichment", "aggregation"):
             app = find(objects, "SparkApplication", name)
-            env = local_env(env_of(app["spec"]["driver"]), addresses, passwords)
+            env = local_env(env_of(app["spec"]["driver"]), addresses, passwords, kafka_broker)
             assert env["DATABASE_URL"] == url.replace("//tickets@", f"//{postgres_server.writer}@", 1)
             env["CHECKPOINT_DIR"] = str(tmp_path / name)  # the PVC mount in the pod
             logs[name] = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115
@@ -272,7 +303,9 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
         dashboard = containers(find(objects, "Deployment", "dashboard"))[0]
         # Its page's password (DASHBOARD_PASSWORD, from its Secret): one of this run's.
         page_key = env_of(dashboard)["DASHBOARD_PASSWORD"]["secretKeyRef"]["key"]
-        dashboard_env = local_env(env_of(dashboard), addresses, {**passwords, page_key: "page-password"})
+        dashboard_env = local_env(
+            env_of(dashboard), addresses, {**passwords, page_key: "page-password"}, kafka_broker
+        )
         assert dashboard_env["DATABASE_URL"] == url.replace("//tickets@", f"//{postgres_server.reader}@", 1)
         logs["dashboard"] = open(tmp_path / "dashboard.log", "w")  # noqa: SIM115
         processes.append(
@@ -304,21 +337,18 @@ def test_the_rendered_commands_land_tickets_in_postgresql(kafka_broker, postgres
 
 
 def test_the_rendered_topic_job_creates_and_grows_the_topic_on_an_external_broker(kafka_broker):
-    """Rendered with externalKafka.bootstrapServers = the local broker, the topic Job runs with its
-    env exactly as rendered: install creates the topic with 2 partitions, an upgrade to 5 adds 3,
-    an upgrade back to 3 removes none."""
+    """Rendered with externalKafka = the local broker over SASL_SSL, the topic Job runs with its
+    env as rendered (its password and CA file resolved): install creates the topic with 2
+    partitions, an upgrade to 5 adds 3, an upgrade back to 3 removes none."""
     topic = f"external_{time.time_ns()}"
-    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    admin = admin_client(kafka_broker.connection())
+    passwords = {KAFKA_PASSWORD_KEY: kafka_broker.connection().sasl_password}
 
     def install_or_upgrade(partitions: int) -> str:
-        objects = render_chart(
-            {
-                "externalKafka": {"bootstrapServers": kafka_broker.bootstrap_servers},
-                "topic": {"name": topic, "partitions": partitions},
-            }
-        )
+        objects = render_chart(chart_values(kafka_broker, topic={"name": topic, "partitions": partitions}))
         job = containers(find(objects, "Job", "kafka-topic"))[0]
-        env = local_env(env_of(job), {}, {})
+        env = local_env(env_of(job), {}, passwords, kafka_broker)
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == kafka_broker.bootstrap_servers
         run = run_rendered(job, env)
         assert run.returncode == 0, run.stderr

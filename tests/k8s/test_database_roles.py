@@ -34,6 +34,7 @@ class Auth:
     owner_key: str
     writer_key: str
     reader_key: str
+    admin_key: str
 
     def ref(self, key: str) -> dict[str, Any]:
         return {"secretKeyRef": {"name": self.secret, "key": key}}
@@ -50,6 +51,7 @@ CASES = {
             "password",
             "writer-password",
             "reader-password",
+            "admin-password",
         ),
     ),
     "custom values": (
@@ -62,6 +64,7 @@ CASES = {
             "db-password",
             "db-writer-password",
             "db-reader-password",
+            "db-admin-password",
         ),
     ),
 }
@@ -140,8 +143,9 @@ def test_should_give_the_migrate_job_the_writers_and_readers_roles_and_passwords
 def test_should_hand_the_owners_password_only_to_postgresql_and_the_migrate_job(
     case: tuple[list[dict], Auth],
 ) -> None:
-    """Should read the owner's password only in the PostgreSQL server and the migrate Job; the
-    drivers, their waits and the helm test get the writer's, the dashboard the reader's."""
+    """Should read the owner's password only in the PostgreSQL server (its first start makes the
+    owner) and the migrate Job, the superuser's in the server alone; the drivers, their waits
+    and the helm test get the writer's, the dashboard the reader's."""
     objects, auth = case
     readers = {
         f"{obj['kind']}/{obj['metadata']['name']}": {ref["key"] for ref in _secret_refs(obj)}
@@ -149,7 +153,7 @@ def test_should_hand_the_owners_password_only_to_postgresql_and_the_migrate_job(
         if _secret_refs(obj)
     }
     assert readers == {
-        "StatefulSet/postgresql": {auth.owner_key},
+        "StatefulSet/postgresql": {auth.owner_key, auth.admin_key},
         "Job/postgresql-migrate": {auth.owner_key, auth.writer_key, auth.reader_key},
         "SparkApplication/enrichment": {auth.writer_key},
         "SparkApplication/aggregation": {auth.writer_key},

@@ -66,9 +66,10 @@ def test_should_exec_into_the_postgresql_pod_and_read_its_secret():
 
 
 def test_should_read_each_password_from_the_keys_of_the_secret():
-    """docs/kubernetes.md reads the owner's, the writer's and the reader's password from the Secret's keys."""
+    """docs/kubernetes.md reads the superuser's, the owner's, the writer's and the reader's
+    password from the Secret's keys."""
     secret = find(render_chart(), "Secret", "postgresql")
-    assert set(secret["data"]) == {"password", "writer-password", "reader-password"}
+    assert set(secret["data"]) == {"admin-password", "password", "writer-password", "reader-password"}
     for key in secret["data"]:
         assert key in secret["data"]
         command = f"kubectl get secret postgresql -o jsonpath='{{.data.{key}}}' | base64 -d"
@@ -110,9 +111,19 @@ def _set_values(assignment: str) -> dict[str, Any]:
 
 
 # Placeholders such as `existingSecret=<name>` are prose, not values to render.
-SET_ASSIGNMENTS = sorted(
-    {a for a in re.findall(r"--set '?([\w.]+=[^\s'`]+)", KUBERNETES_COMMANDS_TEXT) if "<" not in a}
-)
+SET_PATTERN = r"--set '?([\w.]+=[^\s'`]+)"
+SET_ASSIGNMENTS = sorted({a for a in re.findall(SET_PATTERN, KUBERNETES_COMMANDS_TEXT) if "<" not in a})
+
+
+def _documented_set_groups() -> list[tuple[str, ...]]:
+    """The --set assignments that go together: those of one documented `helm install` or
+    `helm upgrade` command (its continuation lines joined), and each other one on its own."""
+    joined = re.sub(r"\\\n\s*", " ", KUBERNETES_COMMANDS_TEXT)
+    commands = [line for line in joined.splitlines() if re.search(r"helm (install|upgrade) ", line)]
+    groups = {tuple(sorted(a for a in re.findall(SET_PATTERN, c) if "<" not in a)) for c in commands}
+    grouped = {a for group in groups for a in group}
+    groups |= {(a,) for a in SET_ASSIGNMENTS if a not in grouped}
+    return sorted(group for group in groups if group)
 
 
 def test_should_find_the_readme_set_assignments():
@@ -121,12 +132,26 @@ def test_should_find_the_readme_set_assignments():
     assert {"topic.partitions", "producer.replicas", "externalKafka.bootstrapServers"} <= keys
 
 
-@pytest.mark.parametrize("assignment", SET_ASSIGNMENTS)
-def test_should_render_every_set_of_the_readme(assignment):
-    """Each `--set key=value` of the Kubernetes section names a value the schema accepts."""
-    objects = render_chart(_set_values(assignment))
-    if assignment.startswith("externalKafka.bootstrapServers="):
-        assert [s["metadata"]["name"] for s in of_kind(objects, "StatefulSet")] == ["postgresql"]
+@pytest.mark.parametrize("assignments", _documented_set_groups(), ids=" ".join)
+def test_should_render_every_set_of_the_readme(assignments):
+    """Each documented `helm install` renders with its `--set key=value`s together, and each
+    other `--set` of the Kubernetes docs on its own: every one names a value the schema accepts."""
+    values: dict[str, Any] = {}
+    for assignment in assignments:
+        _merge(values, _set_values(assignment))
+    objects = render_chart(values)
+    if any(a.startswith("externalKafka.bootstrapServers=") for a in assignments):
+        assert "redpanda" not in [s["metadata"]["name"] for s in of_kind(objects, "StatefulSet")]
+    if any(a.startswith("externalPostgresql.host=") for a in assignments):
+        assert "postgresql" not in [s["metadata"]["name"] for s in of_kind(objects, "StatefulSet")]
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 @pytest.mark.parametrize(

@@ -41,9 +41,11 @@ def _console_config(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_should_render_redpanda_by_default(default_objects: list[dict]) -> None:
-    """Without externalKafka.bootstrapServers the chart deploys Redpanda, its two Services and
-    Console's admin API link to it, and every client bootstraps from the Redpanda Service."""
+    """Without externalKafka.bootstrapServers the chart deploys Redpanda, its two Services, its
+    NetworkPolicy and Console's admin API link to it (on the headless Service: the client Service
+    serves the Kafka port only), and every client bootstraps from the Redpanda Service."""
     assert sorted(_redpanda_objects(default_objects)) == [
+        "NetworkPolicy/redpanda",
         "Service/redpanda",
         "Service/redpanda-hl",
         "StatefulSet/redpanda",
@@ -51,7 +53,8 @@ def test_should_render_redpanda_by_default(default_objects: list[dict]) -> None:
     assert set(_kafka_clients(default_objects).values()) == {REDPANDA_BOOTSTRAP}
     console = _console_config(default_objects)
     assert console["kafka"]["brokers"] == [REDPANDA_BOOTSTRAP]
-    assert console["redpanda"]["adminApi"]["urls"] == ["http://redpanda.default.svc.cluster.local:9644"]
+    assert console["redpanda"]["adminApi"]["urls"] == ["http://redpanda-hl.default.svc.cluster.local:9644"]
+    assert [p["port"] for p in find(default_objects, "Service", "redpanda")["spec"]["ports"]] == [9092]
 
 
 def test_should_render_no_redpanda_object_with_an_external_broker(external_objects: list[dict]) -> None:

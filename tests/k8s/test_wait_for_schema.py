@@ -41,8 +41,9 @@ def empty_database(postgres_server) -> Iterator[str]:
 
 def _wait_container(postgres_server, database: str) -> tuple[list[str], dict[str, str]]:
     """The rendered wait-for-schema of enrichment: its command, and its env mapped to the local
-    server (host, port, database) with its secret reference resolved by key."""
-    app = find(render_chart(), "SparkApplication", "enrichment")
+    server (host, port, database) with its secret reference resolved by key. Rendered without
+    TLS, as the session's server has none (tests/k8s/test_postgresql_tls.py runs psql over TLS)."""
+    app = find(render_chart({"postgresql": {"tls": {"enabled": False}}}), "SparkApplication", "enrichment")
     (wait,) = app["spec"]["driver"]["initContainers"]
     passwords = secret_passwords(
         postgres_server.password, postgres_server.writer_password, postgres_server.reader_password

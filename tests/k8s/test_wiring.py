@@ -21,6 +21,7 @@ from core.contract import TABLES, TOPIC
 from core.kafka import PASSWORD_ENV as KAFKA_PASSWORD_ENV
 from core.migrate import MigrateSettings
 from core.migrations import WRITER_PRIVILEGES
+from core.postgres import LIBPQ_TLS_ENV
 from core.settings import load, setting_fields
 from dashboard.app import HEALTH_PATH
 from dashboard.settings import PASSWORD_ENV as DASHBOARD_PASSWORD_ENV
@@ -57,6 +58,8 @@ JOB_SETTINGS = {"enrichment": EnrichmentSettings, "aggregation": AggregationSett
 # may set them only as secret references.
 DATABASE_PASSWORD_ENV = {"PGPASSWORD", "DATABASE_WRITER_PASSWORD", "DATABASE_READER_PASSWORD"}
 PASSWORD_ENV = {*DATABASE_PASSWORD_ENV, DASHBOARD_PASSWORD_ENV, KAFKA_PASSWORD_ENV}
+# Neither are libpq's TLS variables, which it reads itself (core.postgres.LIBPQ_TLS_ENV).
+LIBPQ_ENV = PASSWORD_ENV | LIBPQ_TLS_ENV
 HOST = re.compile(
     r"(?P<labels>[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)"
     r"\.svc\.cluster\.local(:(?P<port>\d+))?"
@@ -211,7 +214,7 @@ def test_should_resolve_every_host_and_port_to_a_rendered_service(
     assert problems == []
     redpanda = {
         ("redpanda.default", 9092),
-        ("redpanda.default", 9644),
+        ("redpanda-hl.default", 9644),
         ("redpanda-0.redpanda-hl.default", 33145),
     }
     assert ("postgresql.default", 5432) in found
@@ -248,11 +251,13 @@ def test_should_point_every_database_client_at_the_pipeline_database(
     rendered: list[dict],
 ) -> None:
     """DATABASE_URL and PG* env name the PostgreSQL Service and its database; the migrate Job
-    connects as the owner the server creates, the dashboard as the reader role and every other
-    client as the writer role, both of which the migrate Job creates."""
+    connects as the owner the server's first start creates (not its superuser), the dashboard
+    as the reader role and every other client as the writer role, both of which the migrate
+    Job creates."""
     server = env_of(containers(find(rendered, "StatefulSet", "postgresql"))[0])
     migrate = env_of(containers(find(rendered, "Job", "postgresql-migrate"))[0])
-    owner, writer = server["POSTGRES_USER"], migrate["DATABASE_WRITER_ROLE"]
+    owner, writer = server["PIPELINE_OWNER"], migrate["DATABASE_WRITER_ROLE"]
+    assert server["POSTGRES_USER"] == "postgres" != owner
     reader = migrate["DATABASE_READER_ROLE"]
     assert len({owner, writer, reader}) == 3
     role_of = {"Job/postgresql-migrate": owner, "Deployment/dashboard": reader}
@@ -489,22 +494,24 @@ def test_should_set_only_env_vars_the_applications_declare(rendered: list[dict])
     assert set(topic_job) - KAFKA_SECURITY_ENV == TOPIC_JOB_ENV
     assert set(topic_job) - PASSWORD_ENV <= _declared_env(TopicSettings)
     migrate = env_of(containers(find(rendered, "Job", "postgresql-migrate"))[0])
-    assert set(migrate) - PASSWORD_ENV <= _declared_env(MigrateSettings)
-    assert set(migrate) >= DATABASE_PASSWORD_ENV
+    assert set(migrate) - LIBPQ_ENV <= _declared_env(MigrateSettings)
+    assert set(migrate) >= DATABASE_PASSWORD_ENV | LIBPQ_TLS_ENV
     _assert_passwords_are_secret_references(migrate, MigrateSettings)
     dashboard = env_of(containers(find(rendered, "Deployment", "dashboard"))[0])
-    assert set(dashboard) - KAFKA_SECURITY_ENV == DASHBOARD_ENV
-    assert set(dashboard) - PASSWORD_ENV <= _declared_env(DashboardSettings)
+    assert set(dashboard) - KAFKA_SECURITY_ENV - LIBPQ_TLS_ENV == DASHBOARD_ENV
+    assert set(dashboard) - LIBPQ_ENV <= _declared_env(DashboardSettings)
     _assert_passwords_are_secret_references(dashboard, DashboardSettings)
     for app in of_kind(rendered, "SparkApplication"):
         driver = env_of(app["spec"]["driver"])
         settings_class = JOB_SETTINGS[app["metadata"]["name"]]
-        assert set(driver) - KAFKA_SECURITY_ENV == DRIVER_ENV
-        assert set(driver) - PASSWORD_ENV <= _declared_env(settings_class)
+        assert set(driver) - KAFKA_SECURITY_ENV - LIBPQ_TLS_ENV == DRIVER_ENV
+        assert set(driver) - LIBPQ_ENV <= _declared_env(settings_class)
         _assert_passwords_are_secret_references(driver, settings_class)
         # The executors stage rows in PostgreSQL and may read a refused record back from Kafka:
-        # they get the writer's password, and Kafka's with SASL, nothing else.
-        assert set(env_of(app["spec"]["executor"])) - {"KAFKA_SASL_PASSWORD"} == {"PGPASSWORD"}
+        # they get the writer's password and libpq's TLS settings, and Kafka's password with
+        # SASL, nothing else.
+        executor = set(env_of(app["spec"]["executor"]))
+        assert executor - {"KAFKA_SASL_PASSWORD"} == {"PGPASSWORD"} | LIBPQ_TLS_ENV
         _assert_passwords_are_secret_references(env_of(app["spec"]["executor"]), settings_class)
 
 

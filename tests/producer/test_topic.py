@@ -13,6 +13,7 @@ from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, Pro
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from core.contract import TOPIC_CONFIG, TOPIC_MAX_MESSAGE_BYTES
+from core.kafka import admin_client, client_config
 from core.settings import REPO_ROOT, setting_fields
 from producer.settings import ProducerSettings, TopicSettings
 
@@ -49,8 +50,8 @@ def create(admin: AdminClient, topic: str, partitions: int) -> None:
 
 
 @pytest.fixture
-def admin(kafka_broker) -> AdminClient:
-    return AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+def admin(kafka_connection) -> AdminClient:
+    return admin_client(kafka_connection)
 
 
 @pytest.fixture
@@ -72,14 +73,15 @@ def test_reads_the_settings_the_producer_declares():
         assert (declared.metadata, declared.default) == (field.metadata, field.default), name
 
 
-def test_creates_a_missing_topic_with_the_wanted_partitions(kafka_broker, admin, topic_name):
+def test_creates_a_missing_topic_with_the_wanted_partitions(kafka_env, admin, topic_name):
     """A missing topic is created with TOPIC_PARTITIONS partitions, logged in one line; a second run
     changes nothing."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "TICKETS_TOPIC": topic_name,
-           "TOPIC_PARTITIONS": "4"}  # fmt: skip
+    env = {**kafka_env, "TICKETS_TOPIC": topic_name, "TOPIC_PARTITIONS": "4"}
     run = run_topic(env=env)
     assert run.returncode == 0, run.stderr
-    line = f"topic {topic_name} at {kafka_broker.bootstrap_servers} has 4 partitions (wanted 4): created"
+    line = (
+        f"topic {topic_name} at {kafka_env['KAFKA_BOOTSTRAP_SERVERS']} has 4 partitions (wanted 4): created"
+    )
     assert run.stderr.strip().splitlines() == [run.stderr.strip()]  # one line, ending in `line`
     assert run.stderr.strip().endswith(line)
     assert partitions_of(admin, topic_name, 4) == 4
@@ -96,17 +98,19 @@ def topic_config(admin: AdminClient, topic: str) -> dict[str, str]:
     }
 
 
-def test_a_created_topic_admits_no_batch_larger_than_the_contract_says(kafka_broker, admin, topic_name):
+def test_a_created_topic_admits_no_batch_larger_than_the_contract_says(
+    kafka_connection, kafka_env, admin, topic_name
+):
     """max.message.bytes = TOPIC_MAX_MESSAGE_BYTES: the producer's batches fit, and a record
     above it is refused by the broker (MSG_SIZE_TOO_LARGE) instead of reaching the jobs."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "TICKETS_TOPIC": topic_name}
+    env = {**kafka_env, "TICKETS_TOPIC": topic_name}
     run = run_topic(env=env)
     assert run.returncode == 0, run.stderr
     configs = topic_config(admin, topic_name)
     assert {name: configs[name] for name in TOPIC_CONFIG} == TOPIC_CONFIG
     assert configs["max.message.bytes"] == str(TOPIC_MAX_MESSAGE_BYTES)
     errors = []
-    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers, "linger.ms": 0})
+    producer = Producer(client_config(kafka_connection, {"linger.ms": 0}))
     for size in (TOPIC_MAX_MESSAGE_BYTES - 1024, TOPIC_MAX_MESSAGE_BYTES + 1024):
         producer.produce(topic_name, b"x" * size, on_delivery=lambda err, _m: errors.append(err))
         producer.flush(30)
@@ -114,18 +118,17 @@ def test_a_created_topic_admits_no_batch_larger_than_the_contract_says(kafka_bro
     assert errors[1] is not None and errors[1].code() == KafkaError.MSG_SIZE_TOO_LARGE
 
 
-def test_grows_an_existing_topic_from_3_to_6_partitions(kafka_broker, admin, topic_name):
+def test_grows_an_existing_topic_from_3_to_6_partitions(kafka_env, admin, topic_name):
     """A topic with fewer partitions gets new ones up to the wanted count."""
     create(admin, topic_name, 3)
-    run = run_topic("--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", topic_name,
-                    "--partitions", "6")  # fmt: skip
+    run = run_topic("--topic", topic_name, "--partitions", "6", env=kafka_env)
     assert run.returncode == 0, run.stderr
     assert "has 6 partitions (wanted 6): grown from 3" in run.stderr
     assert partitions_of(admin, topic_name, 6) == 6
 
 
 def test_stamps_records_with_the_broker_time_on_an_existing_topic_that_kept_the_producers(
-    kafka_broker, admin, topic_name
+    kafka_connection, kafka_env, admin, topic_name
 ):
     """A topic created with CreateTime is switched to LogAppendTime, with a warning: a record
     then sent with a timestamp of 1970 gets the broker's time instead."""
@@ -133,7 +136,7 @@ def test_stamps_records_with_the_broker_time_on_an_existing_topic_that_kept_the_
     admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1, config=config)])[
         topic_name
     ].result(30)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "TICKETS_TOPIC": topic_name}
+    env = {**kafka_env, "TICKETS_TOPIC": topic_name}
     run = run_topic(env=env)
     assert run.returncode == 0, run.stderr
     assert f"topic {topic_name} had message.timestamp.type=CreateTime: now LogAppendTime" in run.stderr
@@ -141,11 +144,12 @@ def test_stamps_records_with_the_broker_time_on_an_existing_topic_that_kept_the_
     assert "had message.timestamp.type" not in run_topic(env=env).stderr  # once is enough
 
     before_ms = int(time.time() * 1000)
-    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    producer = Producer(client_config(kafka_connection))
     producer.produce(topic_name, b"forged", timestamp=1_000)
     assert producer.flush(30) == 0
-    consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers, "group.id": topic_name,
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(
+        client_config(kafka_connection, {"group.id": topic_name, "auto.offset.reset": "earliest"})
+    )
     consumer.subscribe([topic_name])
     message = None
     deadline = time.monotonic() + 30
@@ -158,11 +162,10 @@ def test_stamps_records_with_the_broker_time_on_an_existing_topic_that_kept_the_
     assert stamp >= before_ms - 1000
 
 
-def test_leaves_6_partitions_when_asked_for_3(kafka_broker, admin, topic_name):
+def test_leaves_6_partitions_when_asked_for_3(kafka_env, admin, topic_name):
     """Partitions are never removed: a topic with more than wanted is left as it is."""
     create(admin, topic_name, 6)
-    run = run_topic("--bootstrap-servers", kafka_broker.bootstrap_servers, "--topic", topic_name,
-                    "--partitions", "3")  # fmt: skip
+    run = run_topic("--topic", topic_name, "--partitions", "3", env=kafka_env)
     assert run.returncode == 0, run.stderr
     assert "has 6 partitions (wanted 3): left as it was" in run.stderr
     assert partitions_of(admin, topic_name, 6) == 6
@@ -173,9 +176,9 @@ def test_leaves_6_partitions_when_asked_for_3(kafka_broker, admin, topic_name):
     [(["--partitions", "0"], {}), ([], {"TOPIC_PARTITIONS": "three"}), ([], {"TOPIC_PARTITIONS": "-2"})],
     ids=["flag 0", "env not a number", "env negative"],
 )
-def test_fails_with_status_2_naming_the_setting_on_a_bad_partition_count(kafka_broker, args, env):
+def test_fails_with_status_2_naming_the_setting_on_a_bad_partition_count(kafka_env, args, env):
     """A bad partition count stops the program at once with status 2 and names the flag and env."""
-    run = run_topic("--bootstrap-servers", kafka_broker.bootstrap_servers, *args, env=env)
+    run = run_topic(*args, env={**kafka_env, **env})
     assert run.returncode == 2
     assert "invalid setting --partitions / TOPIC_PARTITIONS" in run.stderr
 

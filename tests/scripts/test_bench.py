@@ -236,24 +236,25 @@ def test_the_spark_floors_drain_runs_from_its_first_batch_start_to_its_last_batc
     assert progress_drain(batches) == {"rows": 1000, "seconds": 2.0, "rows_per_second": 500.0, "batches": 2}
 
 
-def test_the_spark_floor_reads_every_record_of_the_topic_into_the_noop_sink(kafka_broker, topic, tmp_path):
+def test_the_spark_floor_reads_every_record_of_the_topic_into_the_noop_sink(
+    kafka_connection, kafka_env, topic, tmp_path
+):
     """The Spark floor runs the enrichment job's stream (with the job's settings, here smaller
     batches) into the noop sink: its progress counts every record of the topic, valid or not,
     over several micro-batches, and the bench fails loudly on any other count."""
     records = [*TicketGenerator(seed=7).batch(300), (b"CLI-000001", b"not json"), (b"CLI-000002", None)]
-    produce(kafka_broker.bootstrap_servers, topic, records)
+    produce(kafka_connection, topic, records)
     progress_file = tmp_path / "progress.jsonl"
     process = start(
         [
             PYTHON, "-m", "scripts.bench.spark_floor",
             "--progress-file", str(progress_file),
-            "--bootstrap-servers", kafka_broker.bootstrap_servers,
             "--topic", topic,
             "--ui-port", str(free_port()),
             "--trigger-interval-seconds", "0",
             "--max-offsets-per-trigger", "100",
         ],
-        dict(os.environ),
+        dict(os.environ, **kafka_env),
         tmp_path / "floor.log",
     )  # fmt: skip
     try:
@@ -280,7 +281,7 @@ def _columns(database_url: str) -> list[tuple]:
 
 
 def test_quix_streams_stores_each_valid_ticket_once_into_the_existing_tickets_table(
-    kafka_broker, topic, database_url, tmp_path
+    kafka_connection, kafka_env, topic, database_url, tmp_path
 ):
     """The quix-streams contender validates and enriches like the jobs and stores each valid
     ticket once with quixstreams' PostgreSQLSink, into `tickets` as our schema made it: a
@@ -288,7 +289,7 @@ def test_quix_streams_stores_each_valid_ticket_once_into_the_existing_tickets_ta
     changed. Its offsets are committed once the sink has written (lag 0), and it stops cleanly."""
     tickets = TicketGenerator(seed=3).batch(200)
     records = [*tickets, *tickets[:5], (b"CLI-000001", b"not json")]
-    produce(kafka_broker.bootstrap_servers, topic, records)
+    produce(kafka_connection, topic, records)
     schema = _columns(database_url)
     group = f"quix-{topic}"
     if not QUIX_PYTHON.exists():
@@ -296,15 +297,15 @@ def test_quix_streams_stores_each_valid_ticket_once_into_the_existing_tickets_ta
     process = start(
         [
             str(QUIX_PYTHON), "-m", "scripts.bench.quix_consumer",
-            "--bootstrap-servers", kafka_broker.bootstrap_servers,
+            "--bootstrap-servers", kafka_connection.bootstrap_servers,
             "--topic", topic,
             "--database-url", database_url,
             "--consumer-group", group,
         ],
-        dict(os.environ),
+        dict(os.environ, **kafka_env),
         tmp_path / "quix.log",
     )  # fmt: skip
-    reader, deadline, lag = LagReader(kafka_broker.bootstrap_servers, topic, 10), time.monotonic() + 120, None
+    reader, deadline, lag = LagReader(kafka_connection, topic, 10), time.monotonic() + 120, None
     try:
         while lag != 0 and time.monotonic() < deadline:
             # A new group's first offset request may be answered NOT_COORDINATOR: ask again.

@@ -39,7 +39,12 @@ class MakeRun:
     def __init__(self, clone: Path, make_flags: list[str], count: int, ports: tuple[int, int]) -> None:
         self.clone = clone
         self.output = clone / f"make-run-{count}.out"
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE")}
+        # As a new user's shell: neither the session's database nor its broker (KAFKA_*).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "PGPASSWORD", "PGPASSFILE") and not k.startswith("KAFKA_")
+        }
         env.update(
             PRODUCER_COUNT=str(count),
             PRODUCER_RATE="200",

@@ -1,10 +1,115 @@
 {{/* Helpers of the PostgreSQL side: its host, URL, Secret, password env vars and tables. */}}
 
 {{/*
-Host of the PostgreSQL client Service.
+"true" when the chart deploys its own PostgreSQL (externalPostgresql.host unset), else "".
+*/}}
+{{- define "ticket-pipeline.postgresql.enabled" -}}
+{{- if not .Values.externalPostgresql.host -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Host the clients connect to: the external PostgreSQL's, or the chart's client Service (the name
+its generated certificate is made for).
 */}}
 {{- define "ticket-pipeline.postgresqlHost" -}}
+{{- if include "ticket-pipeline.postgresql.enabled" . -}}
 {{- include "ticket-pipeline.serviceHost" (dict "root" . "service" (include "ticket-pipeline.componentName" "postgresql")) -}}
+{{- else -}}
+{{- .Values.externalPostgresql.host -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Port the clients connect to.
+*/}}
+{{- define "ticket-pipeline.postgresqlPort" -}}
+{{- if include "ticket-pipeline.postgresql.enabled" . -}}5432{{- else -}}{{ .Values.externalPostgresql.port | int64 }}{{- end -}}
+{{- end -}}
+
+{{/*
+Name of the ConfigMap holding the CA the clients trust, or "" (none: plain TCP, or the external
+server's certificate checked against the images' system CAs).
+*/}}
+{{- define "ticket-pipeline.postgresql.caConfigMap" -}}
+{{- if include "ticket-pipeline.postgresql.enabled" . -}}
+{{- if .Values.postgresql.tls.enabled -}}
+{{- .Values.postgresql.tls.caConfigMap | default (include "ticket-pipeline.componentName" "postgresql-ca") -}}
+{{- end -}}
+{{- else -}}
+{{- .Values.externalPostgresql.caConfigMap -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Key of the CA in that ConfigMap.
+*/}}
+{{- define "ticket-pipeline.postgresql.caKey" -}}
+{{- if include "ticket-pipeline.postgresql.enabled" . -}}{{ .Values.postgresql.tls.caKey }}{{- else -}}{{ .Values.externalPostgresql.caKey }}{{- end -}}
+{{- end -}}
+
+{{/*
+libpq's TLS and authentication settings of every PostgreSQL client container, as env vars that
+libpq reads itself (psql, pg_isready and psycopg2 alike): sslmode, the CA file (or "system"),
+and require_auth, so that no client sends its password to a server that did not prove its name
+or that asks for the password in clear.
+*/}}
+{{- define "ticket-pipeline.postgresql.clientTlsEnv" -}}
+{{- $sslMode := "disable" -}}
+{{- if include "ticket-pipeline.postgresql.enabled" . -}}
+{{- if .Values.postgresql.tls.enabled }}{{ $sslMode = "verify-full" }}{{ end -}}
+{{- else -}}
+{{- $sslMode = .Values.externalPostgresql.sslMode -}}
+{{- end -}}
+- name: PGSSLMODE
+  value: {{ $sslMode | quote }}
+{{- if include "ticket-pipeline.postgresql.caConfigMap" . }}
+- name: PGSSLROOTCERT
+  value: {{ printf "/etc/postgresql-ca/%s" (include "ticket-pipeline.postgresql.caKey" .) | quote }}
+{{- else if hasPrefix "verify-" $sslMode }}
+- name: PGSSLROOTCERT
+  value: system
+{{- end }}
+- name: PGREQUIREAUTH
+  value: {{ .Values.postgresql.auth.requireAuth | quote }}
+{{- end -}}
+
+{{/*
+The CA's volume mount (a list item) in a PostgreSQL client container, or nothing.
+*/}}
+{{- define "ticket-pipeline.postgresql.caVolumeMount" -}}
+{{- if include "ticket-pipeline.postgresql.caConfigMap" . -}}
+- name: postgresql-ca
+  mountPath: /etc/postgresql-ca
+  readOnly: true
+{{- end -}}
+{{- end -}}
+
+{{/*
+The CA's volume (a list item), or nothing: only the CA's key of the ConfigMap.
+*/}}
+{{- define "ticket-pipeline.postgresql.caVolume" -}}
+{{- if include "ticket-pipeline.postgresql.caConfigMap" . -}}
+{{- $key := include "ticket-pipeline.postgresql.caKey" . -}}
+- name: postgresql-ca
+  configMap:
+    name: {{ include "ticket-pipeline.postgresql.caConfigMap" . | quote }}
+    items:
+      - key: {{ $key | quote }}
+        path: {{ $key | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Checks of the TLS and external-server values the schema cannot express. Renders nothing; fails
+the install otherwise.
+*/}}
+{{- define "ticket-pipeline.postgresql.checkTls" -}}
+{{- if and .Values.postgresql.tls.existingSecret (not .Values.postgresql.tls.caConfigMap) -}}
+{{- fail (printf "postgresql.tls.caConfigMap is required with postgresql.tls.existingSecret (%q): the clients verify the server's certificate against that CA" .Values.postgresql.tls.existingSecret) -}}
+{{- end -}}
+{{- if and (not (include "ticket-pipeline.postgresql.enabled" .)) (not .Values.postgresql.auth.existingSecret) -}}
+{{- fail (printf "postgresql.auth.existingSecret is required with externalPostgresql.host (%q): it holds the password of the owner that your server already has, and the writer's and the reader's" .Values.externalPostgresql.host) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -14,7 +119,7 @@ carries it). The migrate Job connects as the owner (auth.username), the Spark jo
 Usage: {{ include "ticket-pipeline.databaseUrl" (dict "root" $ "user" $.Values.postgresql.auth.writerUsername) }}
 */}}
 {{- define "ticket-pipeline.databaseUrl" -}}
-{{- printf "postgresql://%s@%s:5432/%s" .user (include "ticket-pipeline.postgresqlHost" .root) .root.Values.postgresql.auth.database -}}
+{{- printf "postgresql://%s@%s:%s/%s" .user (include "ticket-pipeline.postgresqlHost" .root) (include "ticket-pipeline.postgresqlPort" .root) .root.Values.postgresql.auth.database -}}
 {{- end -}}
 
 {{/*
@@ -61,6 +166,9 @@ otherwise.
 {{- define "ticket-pipeline.postgresql.checkAuth" -}}
 {{- $auth := .Values.postgresql.auth -}}
 {{- $keys := $auth.secretKeys -}}
+{{- if and (eq $auth.username "postgres") (include "ticket-pipeline.postgresql.enabled" .) -}}
+{{- fail "postgresql.auth.username must not be postgres: that is the postgres image's superuser, and the owner of the pipeline's database is a role without SUPERUSER" -}}
+{{- end -}}
 {{- if eq $auth.writerUsername $auth.username -}}
 {{- fail (printf "postgresql.auth.writerUsername must differ from postgresql.auth.username (both are %q): the Spark jobs must not connect as the owner" $auth.username) -}}
 {{- end -}}
@@ -75,6 +183,9 @@ otherwise.
 {{- end -}}
 {{- if has $keys.readerPasswordKey (list $keys.userPasswordKey $keys.writerPasswordKey) -}}
 {{- fail (printf "postgresql.auth.secretKeys.readerPasswordKey must differ from userPasswordKey and writerPasswordKey (it is %q): each role has its own password" $keys.readerPasswordKey) -}}
+{{- end -}}
+{{- if has $keys.adminPasswordKey (list $keys.userPasswordKey $keys.writerPasswordKey $keys.readerPasswordKey) -}}
+{{- fail (printf "postgresql.auth.secretKeys.adminPasswordKey must differ from the three other keys (it is %q): the superuser has its own password" $keys.adminPasswordKey) -}}
 {{- end -}}
 {{- end -}}
 
