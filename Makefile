@@ -138,7 +138,7 @@ bench: install jars quix ## Measure throughput and latency beside the baselines;
 
 # Under root, PostgreSQL's files may live outside the clone (docs/embedded.md, "Where data lives"); the
 # link .local/run/postgres/server then says where.
-clean-data: ## Delete the embedded broker, database, checkpoints and logs (keeps venv and jars)
+clean-data: ## Delete the embedded broker, database, checkpoints, Delta table and logs (keeps venv and jars)
 	if [ -L $(LOCAL)/run/postgres/server ]; then rm -rf "$$(readlink $(LOCAL)/run/postgres/server)"; fi
 	rm -rf $(LOCAL)/run
 

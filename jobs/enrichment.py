@@ -7,7 +7,8 @@ The executors stage each micro-batch's valid tickets in PostgreSQL and store the
 records in `tickets_rejected` with the reason and a bounded preview of their bytes; the
 driver then upserts the batch into `tickets` in one transaction (of the copies of a
 ticket_id, the first by WINNER_ORDER wins): jobs.tickets_sink. A sample of the enriched
-tickets is printed to the log.
+tickets is printed to the log. With DELTA_TABLE_URI set, a second query of the same
+application writes the same tickets to a Delta Lake table: jobs.delta_query.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from core.terminal_text import escape_controls
 from jobs.batch_outcomes import BatchOutcome
 from jobs.batch_report import batch_line
 from jobs.dead_letters import PREVIEW_BYTES
+from jobs.delta_query import delta_query
 from jobs.retention import DeadLetterRetention
 from jobs.settings import EnrichmentSettings
 from jobs.streaming import JobSpec, Reporter, run_main
@@ -101,7 +103,7 @@ def reporter(settings: EnrichmentSettings) -> Reporter:
     return report
 
 
-SPEC = JobSpec(ENRICHMENT, enrich, TicketsSink, reporter)
+SPEC = JobSpec(ENRICHMENT, enrich, TicketsSink, reporter, delta_query)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from core.components import SPARK_JOBS
 from core.settings import (
@@ -17,6 +18,17 @@ from core.settings import (
 )
 
 __all__ = ["AggregationSettings", "EnrichmentSettings", "JobSettings"]
+
+# Where a Delta table may live: a local folder for now (object stores come with their
+# storage options, EnrichmentSettings.delta_storage_options).
+_DELTA_SCHEMES = ("", "file")
+
+
+def _local_table_uri(value: str) -> str | None:
+    scheme = urlsplit(value).scheme
+    if scheme not in _DELTA_SCHEMES:
+        return f"must be a local folder (or empty): {scheme}:// tables are not supported yet"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +124,42 @@ class EnrichmentSettings(JobSettings):
         "Dead letters (tickets_rejected) older than this are deleted, once an hour; 0 = kept for ever",
         at_least(0),
     )
+    delta_table_uri: str = setting(
+        "DELTA_TABLE_URI",
+        "--delta-table-uri",
+        "",
+        "Folder of the Delta Lake table of enriched tickets, written by a second query of the job;"
+        " empty = no Delta table (make run sets <RUN_DATA_DIR>/delta/tickets)",
+        _local_table_uri,
+    )
+    delta_trigger_interval_seconds: float = setting(
+        "DELTA_TRIGGER_INTERVAL_SECONDS",
+        "--delta-trigger-interval-seconds",
+        10.0,
+        "Micro-batch trigger interval of the Delta query: each batch is one commit (a MERGE)",
+        at_least(0),
+    )
+    delta_compact_every_batches: int = setting(
+        "DELTA_COMPACT_EVERY_BATCHES",
+        "--delta-compact-every-batches",
+        100,
+        "Compact the Delta table's small files, then vacuum it, every this many micro-batches"
+        " of the Delta query; 0 = never",
+        at_least(0),
+    )
+    delta_vacuum_retention_hours: int = setting(
+        "DELTA_VACUUM_RETENTION_HOURS",
+        "--delta-vacuum-retention-hours",
+        168,
+        "The vacuum deletes the files that the Delta table stopped using longer ago than this:"
+        " a reader of an older version needs them until then",
+        at_least(0),
+    )
+
+    def delta_storage_options(self) -> dict[str, str]:
+        """delta-rs's storage options of DELTA_TABLE_URI: none for a local folder, the only
+        kind supported so far (an object store's endpoint, region and credentials go here)."""
+        return {}
 
 
 @dataclass(frozen=True, kw_only=True)

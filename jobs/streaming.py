@@ -2,7 +2,9 @@
 
 Both jobs share this driver loop; each supplies its projection of the raw records, its sink
 (jobs.staged_sink: written from the executors, committed per micro-batch) and what it prints
-of each committed batch.
+of each committed batch. A job may run a side query beside its own, on the same projection,
+its own checkpoint and the same session (the enrichment's Delta table): the job stops when
+either query does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
@@ -32,17 +36,35 @@ from jobs.settings import JobSettings
 from jobs.spark_session import build_session, kafka_stream
 from jobs.staged_sink import SinkOptions, StagedSink
 
-__all__ = ["JobSpec", "RunningQuery", "check_dependencies", "run_job", "run_main", "start_query"]
+__all__ = [
+    "JobSpec",
+    "RunningQuery",
+    "SideQuery",
+    "check_dependencies",
+    "run_job",
+    "run_main",
+    "start_query",
+]
 
 logger = logging.getLogger(__name__)
 
 Reporter = Callable[[BatchOutcome], None]
 
 
+class SideQuery(Protocol):
+    """A second query of a job, on the job's projected rows, with a checkpoint of its own."""
+
+    checkpoint_dir: str
+
+    def start(self, stream: DataFrame) -> StreamingQuery: ...
+
+
 class JobSpec:
     """What distinguishes one job: its name, default UI and metrics ports, the projection of
-    the raw records, its sink, and what its driver does with each committed batch's outcome
-    besides the metrics (print it, and for the enrichment prune old dead letters).
+    the raw records, its sink, what its driver does with each committed batch's outcome
+    besides the metrics (print it, and for the enrichment prune old dead letters), and its
+    side query, if its settings ask for one (given them and the job's checkpoint folder; it
+    checks its own settings when built, before any query starts).
     """
 
     def __init__(
@@ -51,12 +73,14 @@ class JobSpec:
         projection: Callable[[DataFrame], DataFrame],
         sink: type[StagedSink],
         reporter: Callable[[JobSettings], Reporter],
+        side_query: Callable[[JobSettings, str], SideQuery | None] | None = None,
     ):
         self.component = component
         self.name = component.name
         self.projection = projection
         self.sink = sink
         self.reporter = reporter
+        self.side_query = side_query
 
     def stream(self, spark: SparkSession, settings: JobSettings) -> DataFrame:
         """The job's projected rows of the tickets topic, as its query writes them.
@@ -111,7 +135,8 @@ def check_dependencies(settings: JobSettings, connect_timeout_seconds: float = 2
 
 
 class RunningQuery:
-    """A started query with its progress listener, offset committer and metrics."""
+    """A started query with its progress listener, offset committer and metrics, and its side
+    query if the job has one."""
 
     def __init__(
         self,
@@ -121,6 +146,7 @@ class RunningQuery:
         committer,
         metrics: JobMetrics,
         outcomes: OutcomeChannel,
+        side: StreamingQuery | None = None,
     ):
         self.spark = spark
         self.query = query
@@ -128,23 +154,38 @@ class RunningQuery:
         self.committer = committer
         self.metrics = metrics
         self.outcomes = outcomes
+        self.side = side
+
+    @property
+    def queries(self) -> list[StreamingQuery]:
+        return [self.query, *([self.side] if self.side else [])]
+
+    def all_active(self) -> bool:
+        return all(query.isActive for query in self.queries)
+
+    def exception(self) -> StreamingQueryException | None:
+        """The failure of the first query that failed, if any."""
+        return next((e for e in (query.exception() for query in self.queries) if e), None)
 
     def stop(self, timeout_seconds: float = 30) -> None:
         """Stop between two micro-batches, so a clean stop never interrupts a write."""
         deadline = time.monotonic() + timeout_seconds
-        query = self.query
-        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        query.stop()
+        for query in self.queries:
+            while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            query.stop()
         self.spark.streams.removeListener(self.listener)
         self.outcomes.close()
         if self.committer:
             self.committer.close()
 
 
-def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> RunningQuery:
+def start_query(
+    spark: SparkSession, spec: JobSpec, settings: JobSettings, side: SideQuery | None = None
+) -> RunningQuery:
     """Start the job's query on the tickets topic, with progress lines, offset commits and
-    metrics (served by run_job)."""
+    metrics (served by run_job), then its side query if it has one (`side`, else built here)."""
+    side = side or _side_query(spec, settings)
     committer = OffsetCommitter(KafkaConnection.from_settings(settings), spec.consumer_group(settings))
     metrics = JobMetrics(spec.name)
     listener = ProgressLogger(spec.name, settings.progress_interval_seconds, committer, metrics)
@@ -187,7 +228,19 @@ def start_query(spark: SparkSession, spec: JobSpec, settings: JobSettings) -> Ru
         outcomes.close()
         raise
     listener.query_id = str(query.id)
-    return RunningQuery(spark, query, listener, committer, metrics, outcomes)
+    running = RunningQuery(spark, query, listener, committer, metrics, outcomes)
+    if side is not None:
+        try:
+            running.side = side.start(spec.stream(spark, settings))
+        except BaseException:
+            running.stop()
+            raise
+        logger.info("%s: side query %s, checkpoint %s", spec.name, running.side.name, side.checkpoint_dir)
+    return running
+
+
+def _side_query(spec: JobSpec, settings: JobSettings) -> SideQuery | None:
+    return spec.side_query(settings, spec.checkpoint_dir(settings)) if spec.side_query else None
 
 
 def _report_replay(job: str, attempt: BatchAttempt | None, metrics: JobMetrics) -> None:
@@ -209,11 +262,13 @@ def _report_replay(job: str, attempt: BatchAttempt | None, metrics: JobMetrics) 
 def run_job(spec: JobSpec, settings: JobSettings) -> int:
     """Run until SIGINT/SIGTERM (exit 0) or a query failure (exit 1)."""
     check_dependencies(settings)
+    # The side query opens its storage here: a wrong setting stops the job before Spark starts.
+    side = _side_query(spec, settings)
     spark = build_session(spec.name, settings, spec.ui_port(settings))
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    running = start_query(spark, spec, settings)
+    running = start_query(spark, spec, settings, side)
     query = running.query
     metrics_url = serve_metrics(
         running.metrics.registry, spec.metrics_port(settings), spec.name, settings.bind_host
@@ -232,7 +287,7 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
     )
     failure: Exception | None = None
     try:
-        while not stop.is_set() and query.isActive:
+        while not stop.is_set() and running.all_active():
             query.awaitTermination(1)
     except Exception as e:  # the query's failure (reported below, once) or the JVM's loss
         failure = e
@@ -240,7 +295,7 @@ def run_job(spec: JobSpec, settings: JobSettings) -> int:
         if query.isActive:
             logger.info("%s: stopping after the current micro-batch", spec.name)
         running.stop()
-        error = query.exception() or failure
+        error = running.exception() or failure
         spark.stop()
     if error is not None:
         logger.error("%s failed: %s", spec.name, error)

@@ -2,8 +2,9 @@
 
 Starts a Kafka broker (KRaft) and a private PostgreSQL (unless DATABASE_URL names a
 server), applies the schema, creates the topic, then runs the producer and both Spark jobs
-in local mode, streaming their logs. Ctrl-C stops everything; the next run reuses the data
-and checkpoints under .local/run.
+in local mode, streaming their logs; the enrichment also writes the Delta table under
+.local/run/delta (unless DELTA_TABLE_URI says otherwise). Ctrl-C stops everything; the next
+run reuses the data and checkpoints under .local/run.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class RunSettings:
         "RUN_DATA_DIR",
         "--data-dir",
         str(LOCAL_DIR / "run"),
-        "Where the broker, database, checkpoints and logs live",
+        "Where the broker, database, checkpoints, Delta table and logs live",
     )
 
 
@@ -147,10 +148,17 @@ class Ports:
         return [f"http://127.0.0.1:{port}" for port in self.spark_ui.values()]
 
 
+def delta_table_uri(env: dict[str, str], data: Path) -> str:
+    """The enrichment's Delta table: the user's DELTA_TABLE_URI (empty: none), else a folder of
+    the run's data."""
+    return env.get("DELTA_TABLE_URI", str(data / "delta" / "tickets"))
+
+
 def _services(env: dict[str, str], urls: DatabaseUrls, data: Path, ports: Ports) -> list[Service]:
     python = sys.executable
     logs = data / "logs"
     checkpoints = data / "checkpoints"
+    only_for = {ENRICHMENT.name: {"DELTA_TABLE_URI": delta_table_uri(env, data)}}
     return [
         Service(
             "producer",
@@ -168,6 +176,7 @@ def _services(env: dict[str, str], urls: DatabaseUrls, data: Path, ports: Ports)
                     CHECKPOINT_DIR=str(checkpoints / job),
                     METRICS_PORT=str(ports.metrics[job]),
                     SPARK_UI_PORT=str(ports.spark_ui[job]),
+                    **only_for.get(job, {}),
                 ),
                 logs / f"{job}.log",
             )
@@ -234,6 +243,7 @@ def _print_banner(
                     f"http://127.0.0.1:{port}/metrics ({name})" for name, port in ports.metrics.items()
                 ),
                 f"  Spark metrics    {enrichment_ui}/metrics/prometheus  {aggregation_ui}/metrics/prometheus",
+                f"  Delta table      {delta_table_uri(env, data) or 'off (DELTA_TABLE_URI is empty)'}",
                 f"  data, logs       {data}",
                 "",
             ]

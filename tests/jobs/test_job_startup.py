@@ -7,8 +7,10 @@ import subprocess
 import sys
 
 import psycopg2
+import pyarrow as pa
 import pytest
 from confluent_kafka import Producer
+from deltalake import write_deltalake
 
 from core.kafka import client_config
 from core.settings import REPO_ROOT
@@ -73,6 +75,53 @@ def test_an_invalid_trigger_interval_is_named():
     run = run_job("jobs.enrichment", {"TRIGGER_INTERVAL_SECONDS": "-1"})
     assert run.returncode == 2
     assert "--trigger-interval-seconds / TRIGGER_INTERVAL_SECONDS" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        (
+            {"DELTA_COMPACT_EVERY_BATCHES": "-1"},
+            "--delta-compact-every-batches / DELTA_COMPACT_EVERY_BATCHES",
+        ),
+        (
+            {"DELTA_VACUUM_RETENTION_HOURS": "-1"},
+            "--delta-vacuum-retention-hours / DELTA_VACUUM_RETENTION_HOURS",
+        ),
+        ({"DELTA_TABLE_URI": "s3://bucket/tickets"}, "--delta-table-uri / DELTA_TABLE_URI"),
+    ],
+)
+def test_a_wrong_delta_setting_is_named(env, named):
+    """A negative compaction interval or vacuum retention, or an object store (not supported
+    yet) as the Delta table, is refused at start."""
+    run = run_job("jobs.enrichment", env)
+    assert run.returncode == 2
+    assert named in run.stderr
+
+
+def test_a_delta_table_uri_that_holds_no_tickets_table_is_named(kafka_env, database_url, tmp_path):
+    """DELTA_TABLE_URI naming a file, or a Delta table of another schema, stops the job at
+    start (exit 2) with the setting named, before Spark starts: no checkpoint is made."""
+    not_a_folder = tmp_path / "not-a-folder"
+    not_a_folder.write_text("a file")
+    other = tmp_path / "other"
+    write_deltalake(str(other), pa.table({"ticket_id": ["x"]}))
+    checkpoint = tmp_path / "checkpoint"
+    for uri, why in ((not_a_folder, "cannot create or open"), (other, "another schema")):
+        run = run_job(
+            "jobs.enrichment",
+            {
+                **kafka_env,
+                "DATABASE_URL": database_url,
+                "DELTA_TABLE_URI": str(uri),
+                "CHECKPOINT_DIR": str(checkpoint),
+            },
+        )
+        assert run.returncode == 2, run.stderr[-3000:]
+        assert "invalid setting --delta-table-uri / DELTA_TABLE_URI" in run.stderr
+        assert why in run.stderr
+        assert "log4j" not in run.stderr
+    assert not checkpoint.exists()
 
 
 def test_a_failed_query_is_reported_once_and_exits_1(

@@ -75,7 +75,7 @@ def test_should_derive_the_spark_images_python_deps_from_pyproject() -> None:
     expected = [*project["dependencies"], *project["optional-dependencies"]["jobs"]]
     assert requirements == [r for r in expected if not r.startswith("pyspark")]
     names = {re.match(r"[A-Za-z0-9._-]+", r).group(0).lower() for r in requirements}
-    assert {"psycopg2-binary", "pyarrow", "pandas"} <= names
+    assert {"psycopg2-binary", "pyarrow", "pandas", "deltalake"} <= names
     assert "pyspark" not in names
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from deltalake import DeltaTable
 
 from core.scrape import scrape, value
 from scripts.embedded import process_group
@@ -123,6 +124,21 @@ def wait_for_tickets(run: MakeRun, postgres_port: int, expected: int) -> set[str
     return state[0]
 
 
+def wait_for_delta_table(run: MakeRun, expected: set[str]) -> None:
+    """Wait until make run's Delta table (.local/run/delta/tickets) holds the `expected` ticket
+    ids, each once: its query runs a batch every DELTA_TRIGGER_INTERVAL_SECONDS."""
+    uri = run.clone / ".local" / "run" / "delta" / "tickets"
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    ids: list[str] = []
+    while time.monotonic() < deadline:
+        if (uri / "_delta_log").is_dir():
+            ids = DeltaTable(str(uri)).to_pyarrow_table(columns=["ticket_id"])["ticket_id"].to_pylist()
+            if len(ids) >= len(expected):
+                break
+        time.sleep(2)
+    assert sorted(ids) == sorted(expected), (len(ids), run.tail())
+
+
 def test_make_run_from_a_private_folder_stores_exactly_the_count_and_resumes_after_ctrl_c(
     tmp_path: Path,
 ) -> None:
@@ -130,7 +146,8 @@ def test_make_run_from_a_private_folder_stores_exactly_the_count_and_resumes_aft
     counted by the aggregation; the producer then stays finished (one supervisor line) while the
     jobs keep running. Ctrl-C stops everything; a second `PRODUCER_COUNT=200 make run` resumes
     on the same data: 500 tickets, the first 300 among them. `make clean-data` then removes
-    every file the runs made, in the clone or (under root) outside it."""
+    every file the runs made, in the clone or (under root) outside it. The enrichment's Delta
+    table in .local/run holds the same ticket ids as `tickets` after each run."""
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     clone = copy_checkout(private / "ticket-pipeline")
@@ -154,6 +171,7 @@ def test_make_run_from_a_private_folder_stores_exactly_the_count_and_resumes_aft
             stored = value(samples, "ticket_pipeline_tickets_stored_total", job_name=job, outcome="new")
             assert stored == FIRST_COUNT, (job, samples)
         assert "→ Support" in text or "→ Customer Care" in text
+        wait_for_delta_table(run, first_ids)
         if os.geteuid() == 0:
             assert "PostgreSQL keeps its files in /var/lib/ticket-pipeline/" in text, run.tail()
         run.ctrl_c()
@@ -162,6 +180,7 @@ def test_make_run_from_a_private_folder_stores_exactly_the_count_and_resumes_aft
     with make_run(clone, make_flags, SECOND_COUNT, ports) as run:
         all_ids = wait_for_tickets(run, ports[1], FIRST_COUNT + SECOND_COUNT)
         assert first_ids < all_ids
+        wait_for_delta_table(run, all_ids)
         run.ctrl_c()
         assert "stopped; data and checkpoints kept" in run.text(), run.tail()
 
