@@ -274,6 +274,15 @@ def replace_hosts(value: str, addresses: Mapping[str, str], namespace: str = NAM
     return value
 
 
+def resolved_env(holder: Mapping[str, Any], passwords: Mapping[str, str]) -> dict[str, str]:
+    """A container's (or Spark pod block's) env with each secret reference resolved, by its key,
+    to the password ``passwords`` maps that key to."""
+    return {
+        name: passwords[value["secretKeyRef"]["key"]] if isinstance(value, dict) else value
+        for name, value in env_of(holder).items()
+    }
+
+
 def secret_passwords(owner: str, writer: str, reader: str, chart_dir: Path = CHART_DIR) -> dict[str, str]:
     """Map the Secret keys of the chart's default values to local passwords: the owner's key
     (postgresql.auth.secretKeys.userPasswordKey) to ``owner``, the writer's to ``writer``, the

@@ -22,7 +22,7 @@ from scripts.embedded.ports import free_port
 from scripts.embedded.postgres_server import PostgresServer
 from scripts.embedded.prerequisites import find_postgres_bin
 
-from .render import REPO_ROOT, HelmError, containers, env_of, find, pod_spec, render_chart
+from .render import REPO_ROOT, HelmError, containers, env_of, find, pod_spec, render_chart, resolved_env
 
 pytestmark = pytest.mark.integration
 
@@ -55,17 +55,6 @@ def server(tmp_path) -> Iterator[PostgresServer]:
     finally:
         server.stop()
         server.delete_files()
-
-
-def resolved_env(container: dict, **more: str) -> dict[str, str]:
-    """The container's env, its secret references resolved by key to PASSWORDS."""
-    env = {}
-    for name, value in env_of(container).items():
-        if isinstance(value, dict):
-            env[name] = PASSWORDS[value["secretKeyRef"]["key"]]
-        else:
-            env[name] = value
-    return {**env, **more}
 
 
 def test_should_run_the_postgresql_image_with_the_postgres_superuser_and_the_owner_apart() -> None:
@@ -106,7 +95,7 @@ def test_should_make_an_owner_without_superuser_that_migrate_can_use(server, tmp
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     bin_dir = find_postgres_bin()
     env.update(
-        resolved_env(container),
+        resolved_env(container, PASSWORDS),
         # The image's superuser over its socket; here, the local server's over TCP.
         POSTGRES_USER="postgres", PGHOST="127.0.0.1", PGPORT=str(server.port),
         PGPASSWORD=server.admin_password, PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
@@ -117,7 +106,7 @@ def test_should_make_an_owner_without_superuser_that_migrate_can_use(server, tmp
     migrate = next(
         c for c in containers(find(objects, "Job", "postgresql-migrate")) if c["name"] == "migrate"
     )
-    migrate_env = resolved_env(migrate)
+    migrate_env = resolved_env(migrate, PASSWORDS)
     for name in LIBPQ_TLS_ENV:
         migrate_env.pop(name, None)
     migrate_env["DATABASE_URL"] = migrate_env["DATABASE_URL"].replace(

@@ -22,7 +22,7 @@ from core.postgres import connect
 from scripts.embedded import process_group
 from scripts.embedded.prerequisites import find_postgres_bin
 
-from .render import env_of, find, render_chart, secret_passwords
+from .render import find, render_chart, resolved_env, secret_passwords
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +48,7 @@ def _wait_container(postgres_server, database: str) -> tuple[list[str], dict[str
     passwords = secret_passwords(
         postgres_server.password, postgres_server.writer_password, postgres_server.reader_password
     )
-    env = {}
-    for name, value in env_of(wait).items():
-        env[name] = passwords[value["secretKeyRef"]["key"]] if isinstance(value, dict) else value
+    env = resolved_env(wait, passwords)
     assert env["PGUSER"] == postgres_server.writer
     env.update(PGHOST="127.0.0.1", PGPORT=str(postgres_server.port), PGDATABASE=database)
     base = {k: v for k, v in os.environ.items() if not k.startswith("PG")}  # no PGPASSFILE
